@@ -1,0 +1,244 @@
+//! `asgl-eval`: evaluates an exported model on a prepared dataset split and writes report.json,
+//! confusion.csv, confusion.png and predictions.csv; `asgl-eval bench` times ONNX Runtime (and the
+//! candle network) on synthetic input of the model's shape.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use asgl_eval::compare::CandleReference;
+use asgl_eval::report::{render_table, write_outputs};
+use asgl_eval::{evaluate, EvalConfig, OnnxModel, SessionOptions};
+use clap::{Args, Parser, Subcommand};
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "asgl-eval",
+    version,
+    about = "Evaluate an exported spiking network (model.onnx) with ONNX Runtime",
+    long_about = "Evaluate an exported spiking network (model.onnx) with ONNX Runtime on the held-out split of a \
+                  prepared dataset.\n\nONNX Runtime 1.31 is loaded at run time from $ORT_DYLIB_PATH or <repo>/.ort/; \
+                  `eval \"$(scripts/provision-ort.sh)\"` provisions it.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    eval: EvalArgs,
+    /// Log filter (also RUST_LOG), e.g. `info` or `asgl_eval=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Time inference on random input of the model's shape (ort, and candle with --checkpoint).
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Default)]
+struct EvalArgs {
+    /// The exported model (from `asgl-train export`).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Prepared dataset directory (holds dataset.json).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Split to evaluate [default: test].
+    #[arg(long)]
+    split: Option<String>,
+    /// Samples per batch [default: 16].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Output folder for report.json, confusion.csv/png, predictions.csv [default: <model dir>/eval].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also run the candle network of this checkpoint folder and report the agreement.
+    #[arg(long)]
+    compare_checkpoint: Option<PathBuf>,
+    /// Evaluate although the dataset's integration hash or class names differ from the model's.
+    #[arg(long)]
+    allow_mismatch: bool,
+    /// TOML file with any of the options above (snake_case keys); command-line flags win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// ONNX Runtime intra-op threads (0 = its default, all physical cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Evaluate only the first N samples of the split.
+    #[arg(long)]
+    max_samples: Option<usize>,
+    /// Disable ONNX Runtime graph optimisations (for debugging).
+    #[arg(long)]
+    no_optimize: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `--config` file: the same options as the flags.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    model: Option<PathBuf>,
+    data: Option<PathBuf>,
+    split: Option<String>,
+    batch_size: Option<usize>,
+    out: Option<PathBuf>,
+    compare_checkpoint: Option<PathBuf>,
+    allow_mismatch: Option<bool>,
+    threads: Option<usize>,
+    max_samples: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// The exported model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Checkpoint folder: also time the candle forward of the same network.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Timed iterations (after one warm-up run).
+    #[arg(long, default_value_t = 5)]
+    iters: usize,
+    /// ONNX Runtime intra-op threads (0 = default).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Fraction of non-zero input values (event frames are sparse).
+    #[arg(long, default_value_t = 0.1)]
+    density: f64,
+    /// Write the measured numbers as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Some(Command::Bench(args)) => bench(&args),
+        None => run_eval(cli.eval),
+    };
+    if let Err(e) = result {
+        eprintln!("asgl-eval: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run_eval(args: EvalArgs) -> Result<()> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let Some(model) = args.model.or(file.model) else { bail!("--model is required (the exported model.onnx)") };
+    let Some(data) = args.data.or(file.data) else { bail!("--data is required (a dataset prepared by dvs-ingest)") };
+    let out = args.out.or(file.out).unwrap_or_else(|| asgl_eval::evaluate::default_out_dir(&model));
+    let config = EvalConfig {
+        split: args.split.or(file.split).unwrap_or_else(|| "test".to_string()),
+        batch_size: args.batch_size.or(file.batch_size).unwrap_or(16),
+        allow_mismatch: args.allow_mismatch || file.allow_mismatch.unwrap_or(false),
+        compare_checkpoint: args.compare_checkpoint.or(file.compare_checkpoint),
+        session: SessionOptions { intra_threads: args.threads.or(file.threads).unwrap_or(0), optimize: !args.no_optimize },
+        loader_workers: 0,
+        max_samples: args.max_samples.or(file.max_samples),
+        progress: !args.quiet,
+        model,
+        data,
+    };
+    let outcome = evaluate(&config)?;
+    let files = write_outputs(&out, &outcome.report, &outcome.confusion, &outcome.predictions)?;
+    print!("{}", render_table(&outcome.report));
+    println!(
+        "\nwrote {}, {}, {}, {}",
+        files.report.display(),
+        files.confusion_csv.display(),
+        files.confusion_png.display(),
+        files.predictions_csv.display()
+    );
+    Ok(())
+}
+
+/// Synthetic sparse event-like frames in [0, 1] (seeded, so runs are comparable).
+fn synthetic_frames(len: usize, density: f64) -> Vec<f32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    (0..len)
+        .map(|_| if rng.random::<f64>() < density { rng.random::<f32>() } else { 0.0 })
+        .collect()
+}
+
+fn time_runs(iters: usize, mut run: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    run()?; // warm-up (session initialisation, allocator growth)
+    (0..iters.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            run()?;
+            Ok(t0.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench(args: &BenchArgs) -> Result<()> {
+    let options = SessionOptions { intra_threads: args.threads, optimize: true };
+    let mut model = OnnxModel::load(&args.model, &options)?;
+    let meta = model.metadata().clone();
+    let shape = [args.batch_size, meta.time_steps, meta.channels, meta.height, meta.width];
+    let frames = synthetic_frames(shape.iter().product(), args.density);
+    let ort_times = time_runs(args.iters, || {
+        model.run(&frames, shape)?;
+        Ok(())
+    })?;
+    let ort_median = median(ort_times);
+    let mut rows = vec![("ort".to_string(), ort_median)];
+    if let Some(ckpt) = &args.checkpoint {
+        let mut reference = CandleReference::load(ckpt, &meta)?;
+        let candle_times = time_runs(args.iters, || {
+            reference.forward(&frames, shape)?;
+            Ok(())
+        })?;
+        rows.push(("candle".to_string(), median(candle_times)));
+    }
+    println!(
+        "batch {} x T={} x {}x{}x{}, {} timed iterations (median), ort intra-op threads {}",
+        args.batch_size,
+        meta.time_steps,
+        meta.channels,
+        meta.height,
+        meta.width,
+        args.iters,
+        if args.threads == 0 { "default".to_string() } else { args.threads.to_string() }
+    );
+    println!("{:<8} {:>12} {:>14}", "engine", "s/batch", "samples/s");
+    let mut json = serde_json::Map::new();
+    for (name, secs) in &rows {
+        let sps = args.batch_size as f64 / secs;
+        println!("{name:<8} {secs:>12.4} {sps:>14.2}");
+        json.insert(name.clone(), serde_json::json!({"seconds_per_batch": secs, "samples_per_sec": sps}));
+    }
+    if let Some(path) = &args.json {
+        write_json(path, &serde_json::Value::Object(json))?;
+    }
+    Ok(())
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    asgl_eval::report::write_atomic(path, &serde_json::to_vec_pretty(value)?)?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+//! `dvs-frames`: the on-disk shard format for integrated event frames, its writer and validating
+//! reader, the `dataset.json` description of a prepared dataset, and the tokio-fed streaming
+//! loader (shuffling, augmentation, value transforms) that feeds the trainer.
+//!
+//! The byte layout of a shard is specified in `docs/shard-format.md`; the public API is Contract 2
+//! of `docs/architecture.md`.
+
+pub mod augment;
+pub mod dataset;
+pub mod dtype;
+pub mod error;
+pub mod format;
+pub mod loader;
+pub mod reader;
+pub mod writer;
+
+pub use augment::{Augment, AugmentParams, ValueTransform};
+pub use dataset::{atomic_write, DatasetInfo, SplitInfo};
+pub use dtype::Dtype;
+pub use error::{FrameError, Result};
+pub use loader::{Batch, CorruptPolicy, EpochIter, Loader, LoaderConfig, SkippedRecord};
+pub use reader::{RawFrames, ShardIndex, ShardReader};
+pub use writer::{
+    EncodedRecord, FrameData, RecordLocation, SampleRecord, ShardSetWriter, ShardSummary,
+};

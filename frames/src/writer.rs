@@ -1,0 +1,349 @@
+//! Shard writer: encodes records (narrowest dtype, zstd, XXH3 checksum) and appends them to a
+//! sequence of shards of a target size. A shard is written to a hidden temporary file and only
+//! appears under its final name, fsynced, once it is complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::dataset::sync_dir;
+use crate::dtype::Dtype;
+use crate::error::{FrameError, Result};
+use crate::format::{self, Footer, IndexEntry, HEADER_LEN, MAX_KEY_LEN, MAX_RECORD_RAW_BYTES};
+
+/// One sample to store.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleRecord<'a> {
+    /// Unique sample id (at most 65535 bytes of UTF-8).
+    pub key: &'a str,
+    /// Class label.
+    pub label: u32,
+    /// `[T, C, H, W]` (C = 2 polarities for event frames).
+    pub shape: [usize; 4],
+    /// The frames, row-major in `shape` order.
+    pub frames: FrameData<'a>,
+}
+
+/// Frame values to store. Counts are stored in the narrowest unsigned type that holds their
+/// maximum; floats are stored as `f32`.
+#[derive(Clone, Copy, Debug)]
+pub enum FrameData<'a> {
+    Counts(&'a [u32]),
+    Float(&'a [f32]),
+}
+
+/// A record already narrowed, compressed and checksummed, ready to be appended. Encoding is
+/// the expensive part; it can run on any thread and be appended in order afterwards.
+#[derive(Clone, Debug)]
+pub struct EncodedRecord {
+    key: String,
+    label: u32,
+    shape: [usize; 4],
+    dtype: Dtype,
+    raw_len: u64,
+    stored: Vec<u8>,
+    checksum: u64,
+}
+
+impl EncodedRecord {
+    /// Encodes `record` with a fresh zstd context at `zstd_level`.
+    pub fn encode(record: &SampleRecord<'_>, zstd_level: i32) -> Result<Self> {
+        let mut compressor =
+            zstd::bulk::Compressor::new(zstd_level).map_err(|e| FrameError::InvalidRecord {
+                key: record.key.to_owned(),
+                reason: format!("cannot create zstd context at level {zstd_level}: {e}"),
+            })?;
+        Self::encode_with(record, &mut compressor, &mut Vec::new())
+    }
+
+    /// Encodes `record` reusing a zstd context and a scratch buffer.
+    pub fn encode_with(
+        record: &SampleRecord<'_>,
+        compressor: &mut zstd::bulk::Compressor<'static>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Self> {
+        let invalid = |reason: String| FrameError::InvalidRecord {
+            key: record.key.to_owned(),
+            reason,
+        };
+        if record.key.len() > MAX_KEY_LEN {
+            return Err(invalid(format!(
+                "key is {} bytes, the limit is {MAX_KEY_LEN}",
+                record.key.len()
+            )));
+        }
+        if let Some(d) = record.shape.iter().find(|&&d| d > u32::MAX as usize) {
+            return Err(invalid(format!("dimension {d} does not fit in u32")));
+        }
+        let elements = record
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| invalid(format!("shape {:?} overflows", record.shape)))?;
+        let len = match record.frames {
+            FrameData::Counts(c) => c.len(),
+            FrameData::Float(f) => f.len(),
+        };
+        if len != elements {
+            return Err(invalid(format!(
+                "shape {:?} has {elements} elements but {len} values were given",
+                record.shape
+            )));
+        }
+        scratch.clear();
+        let dtype = match record.frames {
+            FrameData::Counts(c) => {
+                let max = c.iter().copied().max().unwrap_or(0);
+                let dtype = Dtype::narrowest_for(max);
+                scratch.reserve(c.len() * dtype.size());
+                match dtype {
+                    Dtype::U8 => scratch.extend(c.iter().map(|&v| v as u8)),
+                    Dtype::U16 => c
+                        .iter()
+                        .for_each(|&v| scratch.extend_from_slice(&(v as u16).to_le_bytes())),
+                    _ => c
+                        .iter()
+                        .for_each(|&v| scratch.extend_from_slice(&v.to_le_bytes())),
+                }
+                dtype
+            }
+            FrameData::Float(f) => {
+                scratch.reserve(f.len() * 4);
+                f.iter()
+                    .for_each(|&v| scratch.extend_from_slice(&v.to_le_bytes()));
+                Dtype::F32
+            }
+        };
+        let raw_len = scratch.len() as u64;
+        if raw_len > MAX_RECORD_RAW_BYTES {
+            return Err(invalid(format!(
+                "{raw_len} bytes uncompressed exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
+            )));
+        }
+        let stored = compressor
+            .compress(scratch)
+            .map_err(|e| invalid(format!("zstd compression failed: {e}")))?;
+        let checksum = format::checksum(&stored);
+        Ok(EncodedRecord {
+            key: record.key.to_owned(),
+            label: record.label,
+            shape: record.shape,
+            dtype,
+            raw_len,
+            stored,
+            checksum,
+        })
+    }
+
+    /// XXH3-64 of the stored bytes (the value recorded in the shard index and the manifest).
+    pub fn checksum(&self) -> u64 {
+        self.checksum
+    }
+    /// The dtype chosen for the record.
+    pub fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    /// Compressed size in bytes.
+    pub fn stored_len(&self) -> u64 {
+        self.stored.len() as u64
+    }
+    /// The record's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Where an appended record ended up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLocation {
+    /// File name of the shard (relative to the writer's directory), e.g. `shard-00003.dvsf`.
+    pub shard: String,
+    /// Record index inside that shard.
+    pub index: usize,
+    /// XXH3-64 of the stored bytes.
+    pub checksum: u64,
+    /// The dtype the record was stored in.
+    pub dtype: Dtype,
+    /// Compressed size in bytes.
+    pub stored_bytes: u64,
+}
+
+/// A completed shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardSummary {
+    /// File name, relative to the writer's directory.
+    pub file: String,
+    /// Full path.
+    pub path: PathBuf,
+    /// Number of records.
+    pub records: usize,
+    /// Size of the file in bytes.
+    pub bytes: u64,
+    /// Widest dtype of any record in the shard.
+    pub dtype: Dtype,
+}
+
+struct OpenShard {
+    name: String,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    file: BufWriter<File>,
+    entries: Vec<IndexEntry>,
+    position: u64,
+    dtype: Dtype,
+}
+
+/// Writes records into `<dir>/<prefix>-NNNNN.dvsf`, starting a new shard whenever the next
+/// record would push the current one past `target_bytes`.
+pub struct ShardSetWriter {
+    dir: PathBuf,
+    prefix: String,
+    target_bytes: u64,
+    compressor: zstd::bulk::Compressor<'static>,
+    scratch: Vec<u8>,
+    current: Option<OpenShard>,
+    next_shard: usize,
+    finished: Vec<ShardSummary>,
+}
+
+impl ShardSetWriter {
+    /// Creates `dir` if needed. Nothing is visible under a final name until a shard is complete.
+    pub fn create(dir: &Path, prefix: &str, target_bytes: u64, zstd_level: i32) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| FrameError::io(dir, e))?;
+        let compressor =
+            zstd::bulk::Compressor::new(zstd_level).map_err(|e| FrameError::io(dir, e))?;
+        Ok(ShardSetWriter {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_owned(),
+            target_bytes: target_bytes.max(1),
+            compressor,
+            scratch: Vec::new(),
+            current: None,
+            next_shard: 0,
+            finished: Vec::new(),
+        })
+    }
+
+    /// Encodes and appends one record.
+    pub fn append(&mut self, record: &SampleRecord<'_>) -> Result<RecordLocation> {
+        let encoded = EncodedRecord::encode_with(record, &mut self.compressor, &mut self.scratch)?;
+        self.append_encoded(encoded)
+    }
+
+    /// Appends a record encoded elsewhere (e.g. in parallel with [`EncodedRecord::encode`]).
+    pub fn append_encoded(&mut self, record: EncodedRecord) -> Result<RecordLocation> {
+        let full = self.current.as_ref().is_some_and(|s| {
+            !s.entries.is_empty() && s.position + record.stored_len() > self.target_bytes
+        });
+        if full {
+            self.close_current()?;
+        }
+        if self.current.is_none() {
+            self.open_next()?;
+        }
+        let shard = self.current.as_mut().expect("a shard was just opened");
+        shard
+            .file
+            .write_all(&record.stored)
+            .map_err(|e| FrameError::io(&shard.tmp_path, e))?;
+        let index = shard.entries.len();
+        shard.entries.push(IndexEntry {
+            offset: shard.position,
+            stored_len: record.stored_len(),
+            raw_len: record.raw_len,
+            checksum: record.checksum,
+            label: record.label,
+            shape: record.shape,
+            dtype: record.dtype,
+            key: record.key,
+        });
+        shard.position += record.stored.len() as u64;
+        shard.dtype = if index == 0 {
+            record.dtype
+        } else {
+            shard.dtype.widest(record.dtype)
+        };
+        Ok(RecordLocation {
+            shard: shard.name.clone(),
+            index,
+            checksum: record.checksum,
+            dtype: record.dtype,
+            stored_bytes: record.stored.len() as u64,
+        })
+    }
+
+    /// Completes the last shard and returns every shard written, in order.
+    pub fn finish(mut self) -> Result<Vec<ShardSummary>> {
+        self.close_current()?;
+        Ok(std::mem::take(&mut self.finished))
+    }
+
+    fn open_next(&mut self) -> Result<()> {
+        let name = format!("{}-{:05}.dvsf", self.prefix, self.next_shard);
+        self.next_shard += 1;
+        let final_path = self.dir.join(&name);
+        let tmp_path = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = File::create(&tmp_path).map_err(|e| FrameError::io(&tmp_path, e))?;
+        let mut file = BufWriter::with_capacity(1 << 20, file);
+        file.write_all(&format::encode_header())
+            .map_err(|e| FrameError::io(&tmp_path, e))?;
+        self.current = Some(OpenShard {
+            name,
+            tmp_path,
+            final_path,
+            file,
+            entries: Vec::new(),
+            position: HEADER_LEN as u64,
+            dtype: Dtype::U8,
+        });
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        let Some(mut shard) = self.current.take() else {
+            return Ok(());
+        };
+        let mut index = Vec::new();
+        for e in &shard.entries {
+            format::encode_entry(&mut index, e);
+        }
+        let footer = Footer {
+            index_offset: shard.position,
+            index_len: index.len() as u64,
+            record_count: shard.entries.len() as u64,
+            index_checksum: format::checksum(&index),
+        };
+        let tmp = shard.tmp_path.clone();
+        let io = |e| FrameError::io(&tmp, e);
+        shard.file.write_all(&index).map_err(io)?;
+        shard
+            .file
+            .write_all(&format::encode_footer(&footer))
+            .map_err(io)?;
+        let file = shard.file.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        std::fs::rename(&shard.tmp_path, &shard.final_path)
+            .map_err(|e| FrameError::io(&shard.final_path, e))?;
+        sync_dir(&self.dir)?;
+        let bytes = footer.index_offset + footer.index_len + format::FOOTER_LEN as u64;
+        self.finished.push(ShardSummary {
+            file: shard.name,
+            path: shard.final_path,
+            records: shard.entries.len(),
+            bytes,
+            dtype: shard.dtype,
+        });
+        Ok(())
+    }
+}
+
+impl Drop for ShardSetWriter {
+    fn drop(&mut self) {
+        // An unfinished shard must never become visible: remove its temporary file.
+        if let Some(shard) = self.current.take() {
+            drop(shard.file);
+            let _ = std::fs::remove_file(&shard.tmp_path);
+        }
+    }
+}

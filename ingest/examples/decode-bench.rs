@@ -1,0 +1,158 @@
+//! Decode throughput benchmark (one core): synthesises large AEDAT 2.0 / 3.1 /
+//! 4.0 files with `dvs_ingest::decode::synth` (or takes existing files) and
+//! prints million events per second per format, plus the `aedat` crate
+//! against our AEDAT 4 decoder on the same LZ4 / zstd files.
+//!
+//! Run: `cargo run --release -p dvs-ingest --example decode-bench -- [--events N] [--repeat R] [FILE...]`
+//! (an example rather than a binary because the `aedat` baseline is a dev-dependency).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use dvs_ingest::decode::{
+    self, aedat4::Compression, open_bytes, synth, DecodeOptions, EventReader, Events, Format, Orientation,
+};
+
+struct Args {
+    events: usize,
+    repeat: usize,
+    files: Vec<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args { events: 10_000_000, repeat: 5, files: Vec::new() };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--events" => args.events = it.next().context("--events N")?.parse()?,
+            "--repeat" => args.repeat = it.next().context("--repeat R")?.parse()?,
+            "-h" | "--help" => {
+                println!("decode-bench [--events N] [--repeat R] [FILE...]");
+                std::process::exit(0);
+            }
+            f if !f.starts_with('-') => args.files.push(PathBuf::from(f)),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(args)
+}
+
+/// Best-of-`repeat` time of `f`, which returns the number of events decoded.
+fn best<F: FnMut() -> Result<usize>>(repeat: usize, mut f: F) -> Result<(Duration, usize)> {
+    let mut best = Duration::MAX;
+    let mut n = 0;
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        n = f()?;
+        best = best.min(start.elapsed());
+    }
+    Ok((best, n))
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64() / 1e6
+}
+
+/// Decodes from memory into a reused `Events` (steady state of a batch job).
+fn decode_reused(name: &Path, bytes: &[u8], format: Format, opts: &DecodeOptions, out: &mut Events) -> Result<usize> {
+    out.clear();
+    let mut reader = open_bytes(name, bytes, format, opts)?;
+    reader.read_to_end(out)?;
+    Ok(out.len())
+}
+
+fn bench_memory(label: &str, name: &Path, bytes: &[u8], format: Format, opts: &DecodeOptions, repeat: usize) -> Result<()> {
+    let mut out = Events::new();
+    let (d, n) = best(repeat, || decode_reused(name, bytes, format, opts, &mut out))?;
+    let (d_fresh, _) = best(repeat, || Ok(decode::read_all_bytes(name, bytes, format, opts)?.len()))?;
+    println!(
+        "{label:<34} {n:>11} events  {:>8.1} M ev/s (reused output)  {:>8.1} M ev/s (fresh output)  {:>6.0} MB/s in",
+        rate(n, d),
+        rate(n, d_fresh),
+        bytes.len() as f64 / d.as_secs_f64() / 1e6
+    );
+    Ok(())
+}
+
+/// The `aedat` crate's decode of the lowest-id event stream into `Events`.
+fn aedat_crate(path: &Path) -> Result<usize> {
+    let decoder = aedat::base::Decoder::new_from_file(path)?;
+    let stream = *decoder
+        .id_to_stream
+        .iter()
+        .filter(|(_, s)| matches!(s.content, aedat::base::StreamContent::Events))
+        .map(|(id, _)| id)
+        .min()
+        .context("no event stream")?;
+    let mut out = Events::new();
+    for packet in decoder {
+        let packet = packet?;
+        if packet.stream_id != stream {
+            continue;
+        }
+        let evts = aedat::events_generated::size_prefixed_root_as_event_packet(&packet.buffer)?;
+        for e in evts.elements().unwrap_or_default() {
+            out.push(e.t(), e.x() as u16, e.y() as u16, e.on() as u8);
+        }
+    }
+    Ok(out.len())
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let raw = DecodeOptions { orientation: Orientation::Raw, ..DecodeOptions::default() };
+    println!("decode-bench: single thread, best of {} runs", args.repeat);
+    if !args.files.is_empty() {
+        for path in &args.files {
+            let format = Format::detect_file(path)?;
+            let bytes = std::fs::read(path)?;
+            bench_memory(&path.display().to_string(), path, &bytes, format, &DecodeOptions::default(), args.repeat)?;
+        }
+        return Ok(());
+    }
+    let n = args.events;
+    let events = synth::random_events(n, 42, 1_589_163_840_000_000);
+    let gesture_like = synth::random_events(n, 43, 12_000_000);
+
+    let a31 = synth::aedat31_bytes(&gesture_like, 4096);
+    bench_memory("AEDAT 3.1 (4096 ev/packet)", Path::new("synth.aedat"), &a31, Format::Aedat31, &raw, args.repeat)?;
+    drop(a31);
+    let a2 = synth::aedat2_bytes(&gesture_like, 10_000);
+    bench_memory("AEDAT 2.0 raw orientation", Path::new("synth.aedat"), &a2, Format::Aedat2, &raw, args.repeat)?;
+    bench_memory(
+        "AEDAT 2.0 spikingjelly orientation",
+        Path::new("synth.aedat"),
+        &a2,
+        Format::Aedat2,
+        &DecodeOptions::default(),
+        args.repeat,
+    )?;
+    drop(a2);
+
+    let dir = tempfile::tempdir()?;
+    println!("\nAEDAT 4.0: ours vs the aedat crate (both from the file, into SoA events)");
+    for per_packet in [300usize, 5000] {
+        for (compression, cname) in [(Compression::None, "none"), (Compression::Lz4, "lz4"), (Compression::Zstd, "zstd-1")] {
+            let bytes = synth::aedat4_bytes(&events, per_packet, compression, synth::Lz4Blocks::Independent, 1, false);
+            let path = dir.path().join(format!("{cname}-{per_packet}.aedat4"));
+            std::fs::write(&path, &bytes)?;
+            let label = format!("AEDAT 4 {cname}, {per_packet} ev/packet");
+            bench_memory(&label, &path, &bytes, Format::Aedat4, &raw, args.repeat)?;
+            let (ours, n_ours) = best(args.repeat, || Ok(decode::read_all(&path, Format::Aedat4, &raw)?.len()))?;
+            let (theirs, n_theirs) = best(args.repeat, || aedat_crate(&path))?;
+            if n_ours != n_theirs {
+                bail!("{label}: ours decoded {n_ours} events, the aedat crate {n_theirs}");
+            }
+            println!(
+                "{:<34} ours(file) {:>8.1} M ev/s  aedat crate {:>8.1} M ev/s  speed-up {:>5.1}x",
+                "",
+                rate(n_ours, ours),
+                rate(n_theirs, theirs),
+                theirs.as_secs_f64() / ours.as_secs_f64()
+            );
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}

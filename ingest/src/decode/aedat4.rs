@@ -1,0 +1,581 @@
+//! AEDAT 4.0 decoder (DV / dv-processing files; tonic's CIFAR10-DVS re-pack).
+//!
+//! Layout: `#!AER-DAT4.0\r\n`, `u32` IOHeader length L, the IOHeader flatbuffer
+//! (identifier `IOHE`; field 0 compression, field 1 dataTablePosition, field 2
+//! infoNode XML), then packets `i32 streamId, i32 size, payload` up to
+//! dataTablePosition (or EOF when it is -1). Each payload is one compressed
+//! blob (LZ4 frame, zstd frame or raw) holding a size-prefixed flatbuffer; for
+//! `EVTS` streams an `EventPacket { elements: [Event] }` of 16-byte structs
+//! `i64 t, i16 x, i16 y, u8 on, 3 padding`.
+//!
+//! Decoded directly, without the `aedat` crate: every flatbuffer offset is
+//! bounds-checked by hand, decompression contexts and buffers are reused across
+//! packets, and non-event streams are skipped without decompressing.
+//!
+//! Policies (deliberate):
+//! * Only the lowest-id `EVTS` stream declared in the infoNode is decoded (what
+//!   tonic does); other streams (TRIG, FRME, IMUS, further EVTS) are skipped.
+//!   A packet whose stream id the infoNode does not declare is an error.
+//! * The FileDataTable is not read; decoding stops at dataTablePosition. A
+//!   packet crossing it, or a file ending inside a packet, is an error.
+//! * `t` is returned as stored (absolute Unix µs); x, y as stored; `p = on`.
+//!   A negative x or y is an error.
+//! * Errors inside a payload (decompression, flatbuffer bounds) report the
+//!   offset of that packet's payload.
+//! * LZ4 frame header and block checksums are skipped, not verified.
+
+use std::path::{Path, PathBuf};
+
+use zstd::zstd_safe;
+
+use super::{le_i32, le_i64, le_u16, le_u32, DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
+
+/// File magic (version line).
+pub const MAGIC: &[u8] = b"#!AER-DAT4.0\r\n";
+/// Bytes per EVTS event struct.
+const EVENT_BYTES: usize = 16;
+/// Deepest `<node>` nesting accepted in the infoNode XML.
+const MAX_XML_DEPTH: usize = 64;
+
+/// Packet compression declared in the IOHeader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Payloads are raw flatbuffers.
+    None,
+    /// LZ4 frame format (codes 1 = LZ4, 2 = LZ4_HIGH).
+    Lz4,
+    /// zstd frames (codes 3 = ZSTD, 4 = ZSTD_HIGH).
+    Zstd,
+}
+
+/// What the infoNode says about one stream id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct StreamInfo {
+    id: i32,
+    type_identifier: String,
+}
+
+/// Parsed IOHeader.
+#[derive(Clone, Debug)]
+pub struct IoHeader {
+    /// Packet compression.
+    pub compression: Compression,
+    /// File offset of the FileDataTable, or -1 when the file has none.
+    pub data_table_position: i64,
+    /// Offset of the first packet.
+    pub first_packet: usize,
+    /// Stream id of the decoded event stream.
+    pub event_stream: i32,
+    /// Every declared stream id (any type).
+    pub declared_streams: Vec<i32>,
+}
+
+/// Streaming AEDAT 4.0 decoder over an in-memory file. One
+/// [`EventReader::read_packet`] call consumes one packet.
+pub struct Aedat4Reader<B> {
+    name: PathBuf,
+    bytes: B,
+    header: IoHeader,
+    /// Offset of the next packet header.
+    pos: usize,
+    /// Where packets stop (dataTablePosition, or EOF).
+    end: usize,
+    decompressor: Decompressor,
+    failed: bool,
+}
+
+impl<B: AsRef<[u8]>> Aedat4Reader<B> {
+    /// Parses magic and IOHeader; `name` is used in errors.
+    pub fn new(name: &Path, bytes: B, _options: &DecodeOptions) -> Result<Self, DecodeError> {
+        let header = parse_io_header(name, bytes.as_ref())?;
+        let len = bytes.as_ref().len();
+        let end = if header.data_table_position >= 0 {
+            let dtp = header.data_table_position as u64;
+            if dtp < header.first_packet as u64 || dtp > len as u64 {
+                return Err(DecodeError::new(
+                    name,
+                    18,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "dataTablePosition {dtp} outside the packet area {}..={len}",
+                        header.first_packet
+                    ),
+                ));
+            }
+            dtp as usize
+        } else {
+            len
+        };
+        Ok(Self {
+            name: name.to_path_buf(),
+            bytes,
+            pos: header.first_packet,
+            end,
+            decompressor: Decompressor::new(header.compression),
+            header,
+            failed: false,
+        })
+    }
+
+    /// The parsed IOHeader.
+    pub fn header(&self) -> &IoHeader {
+        &self.header
+    }
+
+    fn err(&mut self, offset: usize, kind: ErrorKind, reason: String) -> DecodeError {
+        self.failed = true;
+        DecodeError::new(&self.name, offset as u64, kind, reason)
+    }
+}
+
+impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
+    fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
+        if self.failed {
+            return Err(DecodeError::new(
+                &self.name,
+                self.pos as u64,
+                ErrorKind::Corrupt,
+                "reader used after an error",
+            ));
+        }
+        let hp = self.pos;
+        if hp == self.end {
+            return Ok(false);
+        }
+        let left = self.end - hp;
+        let file_len = self.bytes.as_ref().len();
+        if left < 8 {
+            let kind = if self.end == file_len { ErrorKind::Truncated } else { ErrorKind::Corrupt };
+            return Err(self.err(hp, kind, format!("packet header ({left} of 8 bytes) cut by the end of the packet area")));
+        }
+        let bytes = self.bytes.as_ref();
+        let stream_id = le_i32(bytes, hp).unwrap_or(0);
+        let size = le_i32(bytes, hp + 4).unwrap_or(0);
+        if size < 0 {
+            return Err(self.err(hp, ErrorKind::Corrupt, format!("negative packet size {size}")));
+        }
+        let size = size as usize;
+        let start = hp + 8;
+        if size > self.end - start {
+            let (kind, what) = if self.end == file_len {
+                (ErrorKind::Truncated, "the end of the file")
+            } else {
+                (ErrorKind::Corrupt, "dataTablePosition")
+            };
+            return Err(self.err(
+                hp,
+                kind,
+                format!("packet of stream {stream_id} declares {size} payload bytes but only {} remain before {what}", self.end - start),
+            ));
+        }
+        if stream_id != self.header.event_stream {
+            if !self.header.declared_streams.contains(&stream_id) {
+                return Err(self.err(hp, ErrorKind::Corrupt, format!("packet for stream id {stream_id}, which the infoNode does not declare")));
+            }
+            self.pos = start + size;
+            return Ok(true);
+        }
+        let payload = &self.bytes.as_ref()[start..start + size];
+        let result = self
+            .decompressor
+            .decompress(payload)
+            .and_then(|fb| decode_event_packet(fb, out));
+        match result {
+            Ok(()) => {
+                self.pos = start + size;
+                Ok(true)
+            }
+            Err((kind, reason)) => Err(self.err(start, kind, reason)),
+        }
+    }
+}
+
+/// Reusable decompression state: one zstd context and one output buffer for
+/// the whole file.
+struct Decompressor {
+    compression: Compression,
+    /// Decompressed bytes; for LZ4 its length is a high-water mark of
+    /// initialised bytes and `filled` says how much is current output.
+    buf: Vec<u8>,
+    filled: usize,
+    zstd: Option<zstd_safe::DCtx<'static>>,
+}
+
+/// A decompression or flatbuffer failure (kind, reason), located by the caller.
+type PayloadError = (ErrorKind, String);
+
+impl Decompressor {
+    fn new(compression: Compression) -> Self {
+        Self {
+            compression,
+            buf: Vec::new(),
+            filled: 0,
+            zstd: None,
+        }
+    }
+
+    /// Returns the decompressed payload (borrowing either `src` or the reused buffer).
+    fn decompress<'s>(&'s mut self, src: &'s [u8]) -> Result<&'s [u8], PayloadError> {
+        match self.compression {
+            Compression::None => Ok(src),
+            Compression::Lz4 => {
+                self.filled = lz4_frames_into(src, &mut self.buf)?;
+                Ok(&self.buf[..self.filled])
+            }
+            Compression::Zstd => {
+                let dctx = self.zstd.get_or_insert_with(zstd_safe::DCtx::create);
+                zstd_into(dctx, src, &mut self.buf)?;
+                Ok(&self.buf)
+            }
+        }
+    }
+}
+
+/// Decodes a size-prefixed `EVTS` flatbuffer into `out`.
+fn decode_event_packet(fb: &[u8], out: &mut Events) -> Result<(), PayloadError> {
+    let corrupt = |r: String| (ErrorKind::Corrupt, r);
+    let size = le_u32(fb, 0).ok_or_else(|| corrupt(format!("EVTS packet of {} bytes has no size prefix", fb.len())))? as usize;
+    if size > fb.len() - 4 {
+        return Err(corrupt(format!("EVTS size prefix {size} exceeds the {} decompressed bytes", fb.len() - 4)));
+    }
+    let buf = &fb[4..4 + size];
+    if buf.get(4..8) != Some(b"EVTS".as_slice()) {
+        return Err(corrupt("packet of the event stream lacks the 'EVTS' flatbuffer identifier".into()));
+    }
+    let table = Table::root(buf).ok_or_else(|| corrupt("EVTS flatbuffer root table out of bounds".into()))?;
+    let Some(field) = table.field(0) else {
+        return Ok(()); // no `elements` vector: an empty packet
+    };
+    let vec_pos = table
+        .indirect(field)
+        .ok_or_else(|| corrupt("EVTS elements offset out of bounds".into()))?;
+    let count = le_u32(buf, vec_pos).ok_or_else(|| corrupt("EVTS elements length out of bounds".into()))? as usize;
+    let data_start = vec_pos + 4;
+    let available = (buf.len() - data_start.min(buf.len())) / EVENT_BYTES;
+    if count > available {
+        return Err(corrupt(format!("EVTS declares {count} events but only {available} fit in the packet")));
+    }
+    let events = &buf[data_start..data_start + count * EVENT_BYTES];
+    let recs = events.chunks_exact(EVENT_BYTES);
+    // x, y are i16 on disk: reject negatives (bit 15 of either) before casting.
+    let sign = recs.clone().fold(0u8, |acc, c| acc | c[9] | c[11]);
+    if sign & 0x80 != 0 {
+        return Err(corrupt("EVTS packet holds a negative x or y".into()));
+    }
+    out.reserve(count);
+    out.t.extend(recs.clone().map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
+    out.x.extend(recs.clone().map(|c| u16::from_le_bytes([c[8], c[9]])));
+    out.y.extend(recs.clone().map(|c| u16::from_le_bytes([c[10], c[11]])));
+    out.p.extend(recs.map(|c| (c[12] != 0) as u8));
+    Ok(())
+}
+
+/// A bounds-checked view of a flatbuffer table.
+struct Table<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    vtable: usize,
+    vtable_len: usize,
+}
+
+impl<'a> Table<'a> {
+    /// The root table of an (un-prefixed) flatbuffer.
+    fn root(buf: &'a [u8]) -> Option<Self> {
+        let pos = le_u32(buf, 0)? as usize;
+        Self::at(buf, pos)
+    }
+
+    fn at(buf: &'a [u8], pos: usize) -> Option<Self> {
+        let soffset = le_i32(buf, pos)? as i64;
+        let vtable = pos as i64 - soffset;
+        if vtable < 0 {
+            return None;
+        }
+        let vtable = usize::try_from(vtable).ok()?;
+        let vtable_len = le_u16(buf, vtable)? as usize;
+        if vtable_len < 4 || vtable_len % 2 != 0 || vtable.checked_add(vtable_len)? > buf.len() {
+            return None;
+        }
+        Some(Self { buf, pos, vtable, vtable_len })
+    }
+
+    /// Absolute position of field `index`, or `None` when absent.
+    fn field(&self, index: usize) -> Option<usize> {
+        let entry = 4 + 2 * index;
+        if entry + 2 > self.vtable_len {
+            return None;
+        }
+        let off = le_u16(self.buf, self.vtable + entry)? as usize;
+        if off == 0 {
+            return None;
+        }
+        Some(self.pos + off)
+    }
+
+    /// Follows the `uoffset` stored at `field_pos`.
+    fn indirect(&self, field_pos: usize) -> Option<usize> {
+        let off = le_u32(self.buf, field_pos)? as usize;
+        let target = field_pos.checked_add(off)?;
+        (target < self.buf.len()).then_some(target)
+    }
+}
+
+/// Parses magic, IOHeader and infoNode.
+fn parse_io_header(name: &Path, bytes: &[u8]) -> Result<IoHeader, DecodeError> {
+    let header_err = |off: usize, kind: ErrorKind, r: String| DecodeError::new(name, off as u64, kind, r);
+    if !bytes.starts_with(MAGIC) {
+        return Err(header_err(0, ErrorKind::Header, "missing '#!AER-DAT4.0' magic".into()));
+    }
+    let start = MAGIC.len() + 4;
+    let len = le_u32(bytes, MAGIC.len())
+        .ok_or_else(|| header_err(MAGIC.len(), ErrorKind::Truncated, "file ends inside the IOHeader length".into()))?
+        as usize;
+    if len > bytes.len() - start.min(bytes.len()) {
+        return Err(header_err(
+            MAGIC.len(),
+            ErrorKind::Truncated,
+            format!("IOHeader length {len} exceeds the {} bytes left in the file", bytes.len().saturating_sub(start)),
+        ));
+    }
+    let buf = &bytes[start..start + len];
+    let bad = |r: &str| header_err(start, ErrorKind::Header, format!("IOHeader: {r}"));
+    if buf.get(4..8) != Some(b"IOHE".as_slice()) {
+        return Err(bad("missing 'IOHE' flatbuffer identifier"));
+    }
+    let table = Table::root(buf).ok_or_else(|| bad("root table out of bounds"))?;
+    let compression_code = match table.field(0) {
+        Some(p) => le_i32(buf, p).ok_or_else(|| bad("compression field out of bounds"))?,
+        None => 0,
+    };
+    let compression = match compression_code {
+        0 => Compression::None,
+        1 | 2 => Compression::Lz4,
+        3 | 4 => Compression::Zstd,
+        c => {
+            return Err(header_err(start, ErrorKind::Unsupported, format!("unknown compression code {c}")));
+        }
+    };
+    let data_table_position = match table.field(1) {
+        Some(p) => le_i64(buf, p).ok_or_else(|| bad("dataTablePosition field out of bounds"))?,
+        None => -1,
+    };
+    let info_field = table.field(2).ok_or_else(|| bad("no infoNode"))?;
+    let str_pos = table.indirect(info_field).ok_or_else(|| bad("infoNode offset out of bounds"))?;
+    let str_len = le_u32(buf, str_pos).ok_or_else(|| bad("infoNode length out of bounds"))? as usize;
+    let text = buf
+        .get(str_pos + 4..)
+        .and_then(|rest| rest.get(..str_len))
+        .ok_or_else(|| bad("infoNode string out of bounds"))?;
+    let text = std::str::from_utf8(text).map_err(|_| bad("infoNode is not UTF-8"))?;
+    let streams = parse_info_node(text).map_err(|r| bad(&r))?;
+    let event_stream = streams
+        .iter()
+        .filter(|s| s.type_identifier == "EVTS")
+        .map(|s| s.id)
+        .min()
+        .ok_or_else(|| bad("infoNode declares no EVTS (event) stream"))?;
+    Ok(IoHeader {
+        compression,
+        data_table_position,
+        first_packet: start + len,
+        event_stream,
+        declared_streams: streams.iter().map(|s| s.id).collect(),
+    })
+}
+
+/// Extracts `(stream id, typeIdentifier)` for every `<node>` directly under
+/// `<node name="outInfo">`. A minimal tag scanner: the infoNode is a tiny,
+/// machine-written document (no comments, CDATA or entities in the parts read).
+fn parse_info_node(xml: &str) -> Result<Vec<StreamInfo>, String> {
+    let mut stack: Vec<&str> = Vec::new();
+    let mut streams: Vec<StreamInfo> = Vec::new();
+    let mut rest = xml;
+    while let Some(lt) = rest.find('<') {
+        rest = &rest[lt..];
+        let gt = rest.find('>').ok_or("unterminated tag")?;
+        let tag = &rest[1..gt];
+        let after = &rest[gt + 1..];
+        if let Some(attrs) = tag.strip_prefix("node") {
+            if !attrs.ends_with('/') {
+                if stack.len() >= MAX_XML_DEPTH {
+                    return Err("nodes nested too deeply".into());
+                }
+                stack.push(attribute(attrs, "name").unwrap_or(""));
+            }
+        } else if tag.starts_with("/node") {
+            stack.pop().ok_or("unbalanced </node>")?;
+        } else if let Some(attrs) = tag.strip_prefix("attr") {
+            if attribute(attrs, "key") == Some("typeIdentifier")
+                && stack.len() == 2
+                && stack[0] == "outInfo"
+            {
+                let end = after.find("</attr>").ok_or("unterminated <attr>")?;
+                let id: i32 = stack[1]
+                    .parse()
+                    .map_err(|_| format!("stream node name '{}' is not an integer id", stack[1]))?;
+                if streams.iter().any(|s| s.id == id) {
+                    return Err(format!("stream id {id} declared twice"));
+                }
+                streams.push(StreamInfo { id, type_identifier: after[..end].trim().to_string() });
+            }
+        }
+        rest = after;
+    }
+    if streams.is_empty() {
+        return Err("no streams under <node name=\"outInfo\">".into());
+    }
+    Ok(streams)
+}
+
+/// Value of `key="..."` inside a tag's attribute text.
+fn attribute<'a>(attrs: &'a str, key: &str) -> Option<&'a str> {
+    let mut search = attrs;
+    loop {
+        let at = search.find(key)?;
+        let before_ok = at == 0 || search.as_bytes()[at - 1].is_ascii_whitespace();
+        let tail = &search[at + key.len()..];
+        if before_ok {
+            if let Some(v) = tail.strip_prefix("=\"") {
+                return v.find('"').map(|end| &v[..end]);
+            }
+        }
+        search = tail;
+    }
+}
+
+/// LZ4 frame magic number.
+const LZ4_MAGIC: u32 = 0x184D_2204;
+/// LZ4 back-reference window (bytes of earlier output a linked block may use).
+const LZ4_WINDOW: usize = 64 * 1024;
+
+/// Decompresses one or more concatenated LZ4 frames from `src` into `buf`
+/// (whose length is only ever grown: it is a reused, zero-initialised
+/// scratch area). Returns the number of decompressed bytes at its start.
+fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError> {
+    let corrupt = |r: String| (ErrorKind::Corrupt, r);
+    let truncated = |what: &str| (ErrorKind::Truncated, format!("LZ4 frame ends inside {what}"));
+    let mut pos = 0usize;
+    let mut filled = 0usize;
+    while pos < src.len() {
+        let magic = le_u32(src, pos).ok_or_else(|| truncated("the magic number"))?;
+        if magic != LZ4_MAGIC {
+            return Err(corrupt(format!("bad LZ4 frame magic {magic:#010x}")));
+        }
+        let flg = *src.get(pos + 4).ok_or_else(|| truncated("the frame descriptor"))?;
+        let bd = *src.get(pos + 5).ok_or_else(|| truncated("the frame descriptor"))?;
+        if flg >> 6 != 1 || flg & 0b10 != 0 || bd & 0x8F != 0 {
+            return Err(corrupt(format!("unsupported LZ4 frame descriptor FLG {flg:#04x} BD {bd:#04x}")));
+        }
+        if flg & 1 != 0 {
+            return Err((ErrorKind::Unsupported, "LZ4 frame needs a dictionary id".into()));
+        }
+        let independent = flg & 0x20 != 0;
+        let block_checksums = flg & 0x10 != 0;
+        let content_size = flg & 0x08 != 0;
+        let content_checksum = flg & 0x04 != 0;
+        let max_block = match (bd >> 4) & 7 {
+            4 => 64 << 10,
+            5 => 256 << 10,
+            6 => 1 << 20,
+            7 => 4 << 20,
+            b => return Err(corrupt(format!("bad LZ4 block size code {b}"))),
+        };
+        // magic + FLG + BD + optional content size + header checksum byte.
+        pos += 6 + if content_size { 8 } else { 0 } + 1;
+        if pos > src.len() {
+            return Err(truncated("the frame descriptor"));
+        }
+        let frame_start = filled;
+        loop {
+            let word = le_u32(src, pos).ok_or_else(|| truncated("a block header"))?;
+            pos += 4;
+            if word == 0 {
+                break; // EndMark
+            }
+            let stored = word & 0x8000_0000 != 0;
+            let clen = (word & 0x7FFF_FFFF) as usize;
+            if clen > max_block {
+                return Err(corrupt(format!("LZ4 block of {clen} bytes exceeds the {max_block}-byte maximum")));
+            }
+            let block = src.get(pos..pos + clen).ok_or_else(|| truncated("a block"))?;
+            pos += clen;
+            if block_checksums {
+                pos += 4;
+                if pos > src.len() {
+                    return Err(truncated("a block checksum"));
+                }
+            }
+            // A compressed block expands at most ~255x (match-length bytes),
+            // so bound the scratch growth by the bytes actually present.
+            let room = if stored { clen } else { max_block.min(clen.saturating_mul(280) + 64) };
+            if buf.len() < filled + room {
+                buf.resize(filled + room, 0);
+            }
+            let (prefix, rest) = buf.split_at_mut(filled);
+            let out = &mut rest[..room];
+            let n = if stored {
+                out.copy_from_slice(block);
+                clen
+            } else if independent {
+                lz4_flex::block::decompress_into(block, out)
+                    .map_err(|e| corrupt(format!("LZ4 block: {e}")))?
+            } else {
+                let dict_start = frame_start.max(filled.saturating_sub(LZ4_WINDOW));
+                lz4_flex::block::decompress_into_with_dict(block, out, &prefix[dict_start..])
+                    .map_err(|e| corrupt(format!("LZ4 block: {e}")))?
+            };
+            filled += n;
+        }
+        if content_checksum {
+            pos += 4;
+            if pos > src.len() {
+                return Err(truncated("the content checksum"));
+            }
+        }
+    }
+    Ok(filled)
+}
+
+/// Decompresses one or more zstd frames from `src` into `out` (cleared
+/// first) with a reused context. The frame's declared content size is only
+/// trusted up to what `src` could physically expand to; otherwise the output
+/// grows with the data actually produced.
+fn zstd_into(dctx: &mut zstd_safe::DCtx<'static>, src: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
+    let zerr = |code: usize| (ErrorKind::Corrupt, format!("zstd: {}", zstd_safe::get_error_name(code)));
+    out.clear();
+    dctx.reset(zstd_safe::ResetDirective::SessionOnly).map_err(zerr)?;
+    // A zstd block of at most 128 KiB costs at least 4 bytes (RLE), so no
+    // frame expands by more than 32768x.
+    let physical_max = (src.len() as u64).saturating_mul(32 * 1024).min(1 << 30);
+    if let Ok(Some(n)) = zstd_safe::get_frame_content_size(src) {
+        if n <= physical_max {
+            out.reserve(n as usize);
+        }
+    }
+    if out.capacity() < 4096 {
+        out.reserve(4096);
+    }
+    let mut input = zstd_safe::InBuffer::around(src);
+    loop {
+        if out.len() == out.capacity() {
+            let grow = out.capacity();
+            if out.len() as u64 + grow as u64 > physical_max.max(4096) {
+                return Err((ErrorKind::Corrupt, "zstd output exceeds what the payload can expand to".into()));
+            }
+            out.reserve(grow);
+        }
+        let pos = out.len();
+        let remaining = {
+            let mut output = zstd_safe::OutBuffer::around_pos(out, pos);
+            dctx.decompress_stream(&mut output, &mut input).map_err(zerr)?
+        };
+        let consumed = input.pos() == src.len();
+        if remaining == 0 {
+            if consumed {
+                return Ok(());
+            }
+        } else if consumed && out.len() < out.capacity() {
+            return Err((ErrorKind::Truncated, "zstd frame is truncated".into()));
+        }
+    }
+}

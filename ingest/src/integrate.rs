@@ -1,0 +1,279 @@
+//! Frame integration: turns the events of one sample into a `[T, 2, H, W]`
+//! count tensor, with the exact bin rules of SpikingJelly (`split_by='number'`,
+//! `split_by='time'`) and tonic (`ToFrame(n_time_bins=..)`).
+//!
+//! Counting is `F[j, p, y, x] += 1` with channel 0 = OFF, 1 = ON (any non-zero
+//! `p` is ON, as SpikingJelly's `p != 0`). All rules start the first bin at
+//! the first event of the sample (not at a label start time), as both libraries
+//! do. With events in non-decreasing time order (what every decoder returns for
+//! the supported datasets) the results equal the libraries' bit for bit; the
+//! fixture tests check that. The per-event rules below are also well defined
+//! (no panic, no index out of range) for unsorted input.
+
+use serde::{Deserialize, Serialize};
+
+/// How the events of a sample are divided into `T` frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitBy {
+    /// SpikingJelly `split_by='number'`: frame `j` takes event indices
+    /// `[j*floor(N/T), (j+1)*floor(N/T))`; the last frame also takes the
+    /// remainder up to `N`.
+    Number,
+    /// SpikingJelly `split_by='time'`: `dT = floor((t_last - t_0) / T)`; frame
+    /// `j` takes `t_0 + j*dT <= t < t_0 + (j+1)*dT`; the last frame takes every
+    /// event from `t_0 + (T-1)*dT` on, including the last one. Where
+    /// SpikingJelly raises `IndexError` on an empty bin, this gives an empty frame.
+    Time,
+    /// tonic `ToFrame(n_time_bins=T)`: `w = floor((t_last - t_0) / T)`; frame
+    /// `j` takes `t_0 + j*w <= t < t_0 + (j+1)*w`; events at
+    /// `t >= t_0 + T*w` are dropped (always at least the last event), and with
+    /// `w = 0` every frame is empty (tonic's behaviour).
+    TonicTimeBins,
+}
+
+impl SplitBy {
+    /// The CLI / config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitBy::Number => "number",
+            SplitBy::Time => "time",
+            SplitBy::TonicTimeBins => "tonic-time-bins",
+        }
+    }
+}
+
+impl std::str::FromStr for SplitBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "number" => Ok(SplitBy::Number),
+            "time" => Ok(SplitBy::Time),
+            "tonic-time-bins" | "tonic_time_bins" => Ok(SplitBy::TonicTimeBins),
+            other => Err(format!(
+                "unknown split-by '{other}' (expected number, time or tonic-time-bins)"
+            )),
+        }
+    }
+}
+
+/// Frame geometry: `frames` (T) and the sensor height / width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameGeometry {
+    /// Number of frames T (>= 1).
+    pub frames: usize,
+    /// Sensor height in pixels.
+    pub height: usize,
+    /// Sensor width in pixels.
+    pub width: usize,
+}
+
+impl FrameGeometry {
+    /// Elements of one `[T, 2, H, W]` tensor.
+    pub fn len(&self) -> usize {
+        self.frames * 2 * self.height * self.width
+    }
+
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The first event (index) whose `x`/`y` lies outside the sensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event {index} at (x={x}, y={y}) lies outside the {width}x{height} sensor")]
+pub struct OutOfSensor {
+    /// Index of the event within the sample.
+    pub index: usize,
+    /// Its x.
+    pub x: u16,
+    /// Its y.
+    pub y: u16,
+    /// Sensor width.
+    pub width: usize,
+    /// Sensor height.
+    pub height: usize,
+}
+
+/// Result of integrating one sample.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Integrated {
+    /// `[T, 2, H, W]` counts, row-major.
+    pub counts: Vec<u32>,
+    /// Events of the sample not counted in any frame (tonic's dropped tail).
+    pub dropped: usize,
+}
+
+/// Integrates the events `(t, x, y, p)` (equal lengths) into `geometry.frames`
+/// frames by `split_by`. Fails (without panicking) if an event lies outside the
+/// sensor; the caller reports the recording.
+pub fn integrate(
+    t: &[i64],
+    x: &[u16],
+    y: &[u16],
+    p: &[u8],
+    split_by: SplitBy,
+    geometry: FrameGeometry,
+) -> Result<Integrated, OutOfSensor> {
+    let n = t.len().min(x.len()).min(y.len()).min(p.len());
+    let (h, w) = (geometry.height, geometry.width);
+    let frames = geometry.frames.max(1);
+    let mut counts = vec![0u32; frames * 2 * h * w];
+    if n == 0 {
+        return Ok(Integrated { counts, dropped: 0 });
+    }
+    let plane = h * w;
+    let frame_stride = 2 * plane;
+    // Each rule is a function from event index to `Some(frame)` or `None` (dropped).
+    let mut dropped = 0usize;
+    let mut add = |i: usize, frame: usize| -> Result<(), OutOfSensor> {
+        let (xi, yi) = (x[i] as usize, y[i] as usize);
+        if xi >= w || yi >= h {
+            return Err(OutOfSensor {
+                index: i,
+                x: x[i],
+                y: y[i],
+                width: w,
+                height: h,
+            });
+        }
+        let channel = usize::from(p[i] != 0);
+        counts[frame * frame_stride + channel * plane + yi * w + xi] += 1;
+        Ok(())
+    };
+    match split_by {
+        SplitBy::Number => {
+            let per_frame = n / frames;
+            for i in 0..n {
+                let frame = if per_frame == 0 {
+                    frames - 1
+                } else {
+                    (i / per_frame).min(frames - 1)
+                };
+                add(i, frame)?;
+            }
+        }
+        SplitBy::Time => {
+            let t0 = t[0];
+            let span = (i128::from(t[n - 1]) - i128::from(t0)).max(0);
+            let dt = span / frames as i128;
+            for i in 0..n {
+                let rel = i128::from(t[i]) - i128::from(t0);
+                let frame = if dt == 0 || rel < 0 {
+                    // dT = 0: bins 0..T-2 are empty, the last one takes everything.
+                    if dt == 0 {
+                        frames - 1
+                    } else {
+                        0
+                    }
+                } else {
+                    ((rel / dt) as u128).min(frames as u128 - 1) as usize
+                };
+                add(i, frame)?;
+            }
+        }
+        SplitBy::TonicTimeBins => {
+            let t0 = t[0];
+            let span = (i128::from(t[n - 1]) - i128::from(t0)).max(0);
+            let bin = span / frames as i128;
+            for i in 0..n {
+                let rel = i128::from(t[i]) - i128::from(t0);
+                if bin == 0 || rel < 0 {
+                    dropped += 1;
+                    continue;
+                }
+                let frame = rel / bin;
+                if frame >= frames as i128 {
+                    dropped += 1;
+                    continue;
+                }
+                add(i, frame as usize)?;
+            }
+        }
+    }
+    Ok(Integrated { counts, dropped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(frames: usize) -> FrameGeometry {
+        FrameGeometry {
+            frames,
+            height: 2,
+            width: 2,
+        }
+    }
+
+    fn per_frame(counts: &[u32], frames: usize) -> Vec<u32> {
+        counts
+            .chunks(counts.len() / frames)
+            .map(|c| c.iter().sum())
+            .collect()
+    }
+
+    #[test]
+    fn number_keeps_remainder_in_last_frame() {
+        let t: Vec<i64> = (0..7).collect();
+        let zeros = vec![0u16; 7];
+        let p = vec![1u8; 7];
+        let out = integrate(&t, &zeros, &zeros, &p, SplitBy::Number, geometry(3)).unwrap();
+        assert_eq!(per_frame(&out.counts, 3), vec![2, 2, 3]);
+        assert_eq!(out.dropped, 0);
+    }
+
+    #[test]
+    fn fewer_events_than_frames_go_to_the_last_frame() {
+        let t = vec![5i64, 6];
+        let zeros = vec![0u16; 2];
+        let p = vec![0u8; 2];
+        let out = integrate(&t, &zeros, &zeros, &p, SplitBy::Number, geometry(3)).unwrap();
+        assert_eq!(per_frame(&out.counts, 3), vec![0, 0, 2]);
+    }
+
+    #[test]
+    fn time_bins_include_last_event_and_tonic_drops_it() {
+        // span 10, T = 3 -> dT = 3: bins [0,3) [3,6) [6, end]
+        let t = vec![0i64, 2, 3, 5, 6, 9, 10];
+        let zeros = vec![0u16; 7];
+        let p = vec![1u8; 7];
+        let sj = integrate(&t, &zeros, &zeros, &p, SplitBy::Time, geometry(3)).unwrap();
+        assert_eq!(per_frame(&sj.counts, 3), vec![2, 2, 3]);
+        let tonic = integrate(&t, &zeros, &zeros, &p, SplitBy::TonicTimeBins, geometry(3)).unwrap();
+        // tonic: [0,3) [3,6) [6,9); t = 9 and 10 dropped
+        assert_eq!(per_frame(&tonic.counts, 3), vec![2, 2, 1]);
+        assert_eq!(tonic.dropped, 2);
+    }
+
+    #[test]
+    fn polarity_and_pixel_index() {
+        let t = vec![0i64, 1];
+        let x = vec![1u16, 0];
+        let y = vec![0u16, 1];
+        let p = vec![1u8, 0];
+        let out = integrate(&t, &x, &y, &p, SplitBy::Number, geometry(1)).unwrap();
+        // [p=0: y=1,x=0] index 2; [p=1: y=0,x=1] index 4 + 1
+        assert_eq!(out.counts, vec![0, 0, 1, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn out_of_sensor_is_an_error_not_a_panic() {
+        let err = integrate(&[0], &[2], &[0], &[1], SplitBy::Number, geometry(1)).unwrap_err();
+        assert_eq!(err.index, 0);
+        assert_eq!(err.x, 2);
+    }
+
+    #[test]
+    fn zero_span_tonic_is_empty_sj_time_is_last_frame() {
+        let t = vec![4i64; 3];
+        let zeros = vec![0u16; 3];
+        let p = vec![1u8; 3];
+        let tonic = integrate(&t, &zeros, &zeros, &p, SplitBy::TonicTimeBins, geometry(2)).unwrap();
+        assert_eq!(tonic.counts.iter().sum::<u32>(), 0);
+        assert_eq!(tonic.dropped, 3);
+        let sj = integrate(&t, &zeros, &zeros, &p, SplitBy::Time, geometry(2)).unwrap();
+        assert_eq!(per_frame(&sj.counts, 2), vec![0, 3]);
+    }
+}

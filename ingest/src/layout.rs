@@ -1,0 +1,498 @@
+//! Dataset layouts on disk and how their recordings, labels and splits are
+//! found: DVS128 Gesture (trials lists + labels CSVs), CIFAR10-DVS in the
+//! original AEDAT 2.0 release and in tonic's AEDAT 4 re-pack (class from the
+//! folder, selectable named splits), and DECOLLE/torchneuromorphic HDF5 (the
+//! file's own train/test keys).
+//!
+//! Discovery never fails as a whole because of one recording: a listed trial
+//! that is missing, an unknown class folder or an unparseable file index is a
+//! [`RecordingFailure`] for that file, reported with the others.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::Format;
+use crate::labels::{parse_trials_list, GESTURE_CLASSES};
+use crate::report::RecordingFailure;
+
+/// The supported dataset layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// DVS128 Gesture release (AEDAT 3.1 trials, labels CSVs, trials lists).
+    Gesture,
+    /// CIFAR10-DVS original release (`<class>/cifar10_<class>_<k>.aedat`, AEDAT 2.0).
+    #[serde(rename = "cifar10dvs")]
+    Cifar10Dvs,
+    /// tonic's CIFAR10-DVS re-pack (`<class>/cifar10_<class>_<k>.aedat4`, AEDAT 4.0).
+    #[serde(rename = "cifar10dvs-aedat4")]
+    Cifar10DvsAedat4,
+    /// DECOLLE / torchneuromorphic HDF5 file of pre-cut samples.
+    Hdf5,
+}
+
+impl DatasetKind {
+    /// CLI / config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetKind::Gesture => "gesture",
+            DatasetKind::Cifar10Dvs => "cifar10dvs",
+            DatasetKind::Cifar10DvsAedat4 => "cifar10dvs-aedat4",
+            DatasetKind::Hdf5 => "hdf5",
+        }
+    }
+
+    /// Class names in label order.
+    pub fn class_names(self) -> Vec<String> {
+        let names: &[&str] = match self {
+            DatasetKind::Gesture | DatasetKind::Hdf5 => &GESTURE_CLASS_NAMES,
+            DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4 => &CIFAR10_CLASS_NAMES,
+        };
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Folder name used for `label` in sample ids and exports: the label
+    /// number for Gesture/HDF5 (SpikingJelly's `events_np/<split>/<label>/`),
+    /// the class name for CIFAR10-DVS (its release folders).
+    pub fn class_dir(self, label: u32) -> String {
+        match self {
+            DatasetKind::Gesture | DatasetKind::Hdf5 => label.to_string(),
+            DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4 => CIFAR10_CLASS_NAMES
+                .get(label as usize)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| label.to_string()),
+        }
+    }
+
+    /// Whether the `--split` choice applies.
+    pub fn is_cifar(self) -> bool {
+        matches!(self, DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4)
+    }
+}
+
+impl std::str::FromStr for DatasetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "gesture" | "dvsgesture" | "dvs128-gesture" => Ok(DatasetKind::Gesture),
+            "cifar10dvs" | "cifar10-dvs" => Ok(DatasetKind::Cifar10Dvs),
+            "cifar10dvs-aedat4" | "cifar10-dvs-aedat4" => Ok(DatasetKind::Cifar10DvsAedat4),
+            "hdf5" => Ok(DatasetKind::Hdf5),
+            other => Err(format!(
+                "unknown dataset '{other}' (expected gesture, cifar10dvs, cifar10dvs-aedat4 or hdf5)"
+            )),
+        }
+    }
+}
+
+/// DVS128 Gesture class names, label order (CSV class 1..11).
+pub const GESTURE_CLASS_NAMES: [&str; GESTURE_CLASSES] = [
+    "hand_clapping",
+    "right_hand_wave",
+    "left_hand_wave",
+    "right_arm_clockwise",
+    "right_arm_counter_clockwise",
+    "left_arm_clockwise",
+    "left_arm_counter_clockwise",
+    "arm_roll",
+    "air_drums",
+    "air_guitar",
+    "other_gestures",
+];
+
+/// CIFAR10-DVS class folders, label order (the CIFAR-10 order, alphabetical).
+pub const CIFAR10_CLASS_NAMES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// Named CIFAR10-DVS train/test splits (the dataset has no official one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CifarSplit {
+    /// SpikingJelly `split_to_train_test_set(0.9, ..., random_split=False)`:
+    /// per class, the first `ceil(0.9 n)` files in file-name (lexicographic)
+    /// order are train, the rest test.
+    Sj90,
+    /// "TEBN split" (SpikingJelly `CIFAR10DVSTEBNSplit`): files with index
+    /// 0..=99 of each class are test, the others train.
+    Tebn,
+    /// TET / ASGL preprocessing: files with index 0..=899 are train,
+    /// 900 and above test (900/100 per class).
+    Tet,
+}
+
+impl CifarSplit {
+    /// CLI / config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CifarSplit::Sj90 => "sj90",
+            CifarSplit::Tebn => "tebn",
+            CifarSplit::Tet => "tet",
+        }
+    }
+}
+
+impl std::str::FromStr for CifarSplit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sj90" => Ok(CifarSplit::Sj90),
+            "tebn" => Ok(CifarSplit::Tebn),
+            "tet" => Ok(CifarSplit::Tet),
+            other => Err(format!("unknown split '{other}' (expected sj90, tebn or tet)")),
+        }
+    }
+}
+
+/// Train or test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Training set.
+    Train,
+    /// Test set.
+    Test,
+}
+
+impl Split {
+    /// `"train"` / `"test"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// What to do with one recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordingPlan {
+    /// A Gesture trial: cut one sample per row of `labels_csv`.
+    GestureTrial {
+        /// The `<trial>_labels.csv` next to the trial.
+        labels_csv: PathBuf,
+        /// From the trials lists.
+        split: Split,
+        /// Trial name (file stem), the prefix of its sample names.
+        trial: String,
+    },
+    /// A whole file is one sample (CIFAR10-DVS).
+    WholeFile {
+        /// From the class folder.
+        label: u32,
+        /// From the chosen split.
+        split: Split,
+        /// Sample name (file stem).
+        name: String,
+    },
+    /// An HDF5 file of pre-cut samples with its own train/test keys.
+    Hdf5File,
+}
+
+/// One file to ingest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recording {
+    /// Path relative to the input root with `/` separators; stable and unique.
+    pub id: String,
+    /// Absolute (or as given) path.
+    pub path: PathBuf,
+    /// Decoder to use.
+    pub format: Format,
+    /// How to cut it.
+    pub plan: RecordingPlan,
+}
+
+/// Everything discovery found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Recordings to ingest, sorted by id.
+    pub recordings: Vec<Recording>,
+    /// Files that cannot be ingested, found before decoding.
+    pub failures: Vec<RecordingFailure>,
+}
+
+/// Finds the recordings of `kind` under `input` (a directory, or the HDF5 file).
+pub fn discover(kind: DatasetKind, input: &Path, split: CifarSplit) -> std::io::Result<Discovered> {
+    let mut found = match kind {
+        DatasetKind::Gesture => discover_gesture(input)?,
+        DatasetKind::Cifar10Dvs => discover_cifar(input, "aedat", Format::Aedat2, split)?,
+        DatasetKind::Cifar10DvsAedat4 => discover_cifar(input, "aedat4", Format::Aedat4, split)?,
+        DatasetKind::Hdf5 => discover_hdf5(input)?,
+    };
+    found.recordings.sort_by(|a, b| a.id.cmp(&b.id));
+    found.failures.sort_by(|a, b| a.file.cmp(&b.file));
+    Ok(found)
+}
+
+fn relative_id(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn read_text(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn discover_gesture(root: &Path) -> std::io::Result<Discovered> {
+    let mut out = Discovered::default();
+    let mut listed = BTreeMap::new();
+    for (list, split) in [
+        ("trials_to_train.txt", Split::Train),
+        ("trials_to_test.txt", Split::Test),
+    ] {
+        let text = read_text(&root.join(list))?;
+        for name in parse_trials_list(&text) {
+            if let Some(previous) = listed.insert(name.clone(), split) {
+                if previous != split {
+                    out.failures.push(RecordingFailure::new(
+                        &name,
+                        None,
+                        "listed in both trials_to_train.txt and trials_to_test.txt",
+                    ));
+                }
+            }
+        }
+    }
+    for (name, split) in listed {
+        if out.failures.iter().any(|f| f.file == name) {
+            continue;
+        }
+        let path = root.join(&name);
+        let trial = Path::new(&name)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| name.clone());
+        let labels_csv = path.with_file_name(format!("{trial}_labels.csv"));
+        if !path.is_file() {
+            out.failures.push(RecordingFailure::new(
+                &name,
+                None,
+                "listed in the trials lists but the file does not exist",
+            ));
+            continue;
+        }
+        if !labels_csv.is_file() {
+            out.failures.push(RecordingFailure::new(
+                &name,
+                None,
+                format!("labels file {} does not exist", labels_csv.display()),
+            ));
+            continue;
+        }
+        out.recordings.push(Recording {
+            id: relative_id(root, &path),
+            path,
+            format: Format::Aedat31,
+            plan: RecordingPlan::GestureTrial {
+                labels_csv,
+                split,
+                trial,
+            },
+        });
+    }
+    // Trials on disk but in neither list are not part of either split (as in SpikingJelly).
+    if let Ok(entries) = std::fs::read_dir(root) {
+        let mut unlisted: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".aedat"))
+            .filter(|n| !out.recordings.iter().any(|r| &r.id == n))
+            .filter(|n| !out.failures.iter().any(|f| &f.file == n))
+            .collect();
+        unlisted.sort();
+        for name in unlisted {
+            tracing::warn!("{name}: not in trials_to_train.txt or trials_to_test.txt; skipped");
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the trailing `_<k>` index of a CIFAR10-DVS file stem.
+pub fn cifar_file_index(stem: &str) -> Option<u32> {
+    stem.rsplit('_').next()?.parse().ok()
+}
+
+/// Assigns a split to each of one class's file names (given in any order).
+/// Returns `(name, Some(split))`, or `None` when the split needs a file index
+/// that the name does not have.
+pub fn assign_cifar_split(names: &[String], split: CifarSplit) -> Vec<(String, Option<Split>)> {
+    let mut sorted: Vec<String> = names.to_vec();
+    sorted.sort();
+    let train_count = (sorted.len() as f64 * 0.9).ceil() as usize;
+    sorted
+        .into_iter()
+        .enumerate()
+        .map(|(pos, name)| {
+            let stem = Path::new(&name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let assigned = match split {
+                CifarSplit::Sj90 => Some(if pos < train_count { Split::Train } else { Split::Test }),
+                CifarSplit::Tebn => cifar_file_index(&stem)
+                    .map(|k| if k < 100 { Split::Test } else { Split::Train }),
+                CifarSplit::Tet => cifar_file_index(&stem)
+                    .map(|k| if k < 900 { Split::Train } else { Split::Test }),
+            };
+            (name, assigned)
+        })
+        .collect()
+}
+
+fn discover_cifar(
+    root: &Path,
+    extension: &str,
+    format: Format,
+    split: CifarSplit,
+) -> std::io::Result<Discovered> {
+    let mut out = Discovered::default();
+    let mut class_dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", root.display())))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    class_dirs.sort();
+    for dir in class_dirs {
+        let folder = dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| Path::new(n).extension().is_some_and(|e| e == extension))
+            .collect();
+        names.sort();
+        if names.is_empty() {
+            continue;
+        }
+        let Some(label) = CIFAR10_CLASS_NAMES.iter().position(|c| *c == folder) else {
+            for name in names {
+                out.failures.push(RecordingFailure::new(
+                    relative_id(root, &dir.join(&name)),
+                    None,
+                    format!("class folder '{folder}' is not a CIFAR-10 class"),
+                ));
+            }
+            continue;
+        };
+        for (name, assigned) in assign_cifar_split(&names, split) {
+            let path = dir.join(&name);
+            let id = relative_id(root, &path);
+            let Some(assigned) = assigned else {
+                out.failures.push(RecordingFailure::new(
+                    id,
+                    None,
+                    format!(
+                        "file name has no trailing _<index>, needed by the '{}' split",
+                        split.as_str()
+                    ),
+                ));
+                continue;
+            };
+            let stem = Path::new(&name)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| name.clone());
+            out.recordings.push(Recording {
+                id,
+                path,
+                format,
+                plan: RecordingPlan::WholeFile {
+                    label: label as u32,
+                    split: assigned,
+                    name: stem,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn discover_hdf5(input: &Path) -> std::io::Result<Discovered> {
+    let mut out = Discovered::default();
+    let files: Vec<PathBuf> = if input.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(input)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|e| e == "hdf5" || e == "h5")
+            })
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![input.to_path_buf()]
+    };
+    let root = if input.is_dir() {
+        input.to_path_buf()
+    } else {
+        input.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    for path in files {
+        out.recordings.push(Recording {
+            id: relative_id(&root, &path),
+            path,
+            format: Format::Hdf5,
+            plan: RecordingPlan::Hdf5File,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sj90_uses_lexicographic_order_and_ceil() {
+        // 11 files: ceil(9.9) = 10 train; lexicographic order puts _9 last.
+        let files: Vec<String> = (0..11).map(|k| format!("c_{k}.aedat")).collect();
+        let out = assign_cifar_split(&files, CifarSplit::Sj90);
+        let test: Vec<&str> = out
+            .iter()
+            .filter(|(_, s)| *s == Some(Split::Test))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(test, vec!["c_9.aedat"]);
+    }
+
+    #[test]
+    fn tebn_and_tet_by_index() {
+        let files = names(&["c_0.aedat", "c_99.aedat", "c_100.aedat", "c_899.aedat", "c_900.aedat"]);
+        let tebn: Vec<_> = assign_cifar_split(&files, CifarSplit::Tebn);
+        let get = |v: &[(String, Option<Split>)], n: &str| v.iter().find(|(m, _)| m == n).unwrap().1;
+        assert_eq!(get(&tebn, "c_0.aedat"), Some(Split::Test));
+        assert_eq!(get(&tebn, "c_99.aedat"), Some(Split::Test));
+        assert_eq!(get(&tebn, "c_100.aedat"), Some(Split::Train));
+        let tet = assign_cifar_split(&files, CifarSplit::Tet);
+        assert_eq!(get(&tet, "c_899.aedat"), Some(Split::Train));
+        assert_eq!(get(&tet, "c_900.aedat"), Some(Split::Test));
+        let bad = assign_cifar_split(&names(&["noindex.aedat"]), CifarSplit::Tet);
+        assert_eq!(bad[0].1, None);
+    }
+}

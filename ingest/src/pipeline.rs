@@ -1,0 +1,421 @@
+//! The `run` pipeline: discover → (phase 1, parallel) decode, cut, integrate
+//! and resize each recording into an atomic work part → (phase 2) pack every
+//! sample in a fixed order (split, then sample id) into shards with the
+//! `dvs-frames` writer → `manifest.parquet`, `errors.json`,
+//! `ingest-config.toml`, and last `dataset.json`, whose presence marks a
+//! complete dataset.
+//!
+//! Atomic and resumable: every file appears under its final name only when
+//! complete (temp + fsync + rename). Phase 1 parts live in
+//! `<out>/.work/<params_hash>/` and are reused by a rerun when valid; phase 2
+//! always repacks from the parts, so an interrupted run (kill -9 anywhere)
+//! finishes on rerun with output byte-identical to an uninterrupted run. A
+//! directory holding a dataset made with other parameters is refused unless
+//! `overwrite` is set; it is never silently reused.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use dvs_frames::{DatasetInfo, Dtype, EncodedRecord, FrameData, SampleRecord, ShardSetWriter, SplitInfo};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::config::{IngestConfig, IngestParams};
+use crate::fsutil;
+use crate::layout::{discover, Recording, Split};
+use crate::manifest::{self, ManifestRow};
+use crate::part::{self, PartSample, SourceFingerprint};
+use crate::report::{ErrorsReport, RecordingFailure};
+use crate::sample::{process_recording, FrameBuf};
+
+/// Name of the effective-config file in the output.
+pub const CONFIG_FILE: &str = "ingest-config.toml";
+/// Work directory (phase 1 parts) inside the output.
+pub const WORK_DIR: &str = ".work";
+
+/// A run-level failure (per-recording failures go to `errors.json` instead).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Filesystem problem outside any one recording.
+    #[error("{}: {reason}", path.display())]
+    Io {
+        /// Path involved.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The output holds a dataset made with other parameters.
+    #[error(
+        "{} already holds a dataset with params_hash {existing}, but these settings give {new}; \
+         choose another --output or pass --overwrite to replace it",
+        dir.display()
+    )]
+    ParamsMismatch {
+        /// Output directory.
+        dir: PathBuf,
+        /// Hash found in its dataset.json.
+        existing: String,
+        /// Hash of the requested parameters.
+        new: String,
+    },
+    /// Two samples got the same id.
+    #[error("duplicate sample id {0}")]
+    DuplicateSample(String),
+    /// Shard writing or dataset.json failed.
+    #[error(transparent)]
+    Frames(#[from] dvs_frames::FrameError),
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    /// The output directory.
+    pub output: PathBuf,
+    /// True if the output was already complete with these parameters (nothing done).
+    pub up_to_date: bool,
+    /// Samples per split.
+    pub samples: Vec<(String, u64)>,
+    /// Recordings ingested.
+    pub recordings_ok: usize,
+    /// Recordings reused from an interrupted run's parts.
+    pub recordings_resumed: usize,
+    /// Recordings that failed (details in `errors.json`).
+    pub failures: Vec<RecordingFailure>,
+    /// Events decoded in this run (0 for reused parts).
+    pub events_decoded: u64,
+    /// params_hash of the dataset.
+    pub params_hash: String,
+}
+
+/// Runs the ingest described by `config`. `show_progress` draws an indicatif bar
+/// on stderr (hidden anyway when stderr is not a terminal).
+pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, IngestError> {
+    let params = config.params();
+    let hash = params.hash();
+    let out = &config.output;
+    std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+
+    if out.join(DatasetInfo::FILE_NAME).exists() {
+        let existing = DatasetInfo::read(out)?;
+        if existing.params_hash == hash {
+            let report = ErrorsReport::read(out).unwrap_or_default();
+            tracing::info!("{} is already complete (params_hash {hash}); nothing to do", out.display());
+            return Ok(RunSummary {
+                output: out.clone(),
+                up_to_date: true,
+                samples: existing
+                    .splits
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.samples))
+                    .collect(),
+                recordings_ok: report.recordings_ok,
+                recordings_resumed: 0,
+                failures: report.failures,
+                events_decoded: 0,
+                params_hash: hash,
+            });
+        }
+        if !config.overwrite {
+            return Err(IngestError::ParamsMismatch {
+                dir: out.clone(),
+                existing: existing.params_hash,
+                new: hash,
+            });
+        }
+        tracing::warn!(
+            "replacing the dataset in {} (params_hash {} -> {hash})",
+            out.display(),
+            existing.params_hash
+        );
+        let marker = out.join(DatasetInfo::FILE_NAME);
+        std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
+        fsutil::sync_dir(out);
+    }
+
+    // From here on the directory holds no complete dataset: clear what an
+    // interrupted or replaced run left behind (never the current parts).
+    let work_root = out.join(WORK_DIR);
+    let work = work_root.join(&hash);
+    clean_output(out, &work_root, &hash)?;
+    std::fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
+    fsutil::remove_stray_temps(&work);
+    fsutil::write_atomic(&out.join(CONFIG_FILE), config.to_toml().as_bytes())
+        .map_err(|e| io_err(&out.join(CONFIG_FILE), e))?;
+
+    let discovered = discover(config.dataset, &config.input, config.split)
+        .map_err(|e| io_err(&config.input, e))?;
+    let mut failures = discovered.failures;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.jobs)
+        .build()
+        .map_err(|e| io_err(out, e))?;
+
+    // Phase 1: one part per recording.
+    let phase1 = pool.install(|| phase1(config, &params, &hash, &work, &discovered.recordings, show_progress));
+    failures.extend(phase1.failures);
+    failures.sort();
+
+    // Phase 2: pack.
+    let rows = pool.install(|| phase2(config, &params, out, &phase1.parts, show_progress))?;
+
+    let mut splits = std::collections::BTreeMap::new();
+    let mut dtype: Option<Dtype> = None;
+    for row in &rows {
+        let entry = splits
+            .entry(row.meta.split.as_str().to_string())
+            .or_insert_with(|| SplitInfo {
+                shards: Vec::new(),
+                samples: 0,
+            });
+        entry.samples += 1;
+        if entry.shards.last() != Some(&row.shard) {
+            entry.shards.push(row.shard.clone());
+        }
+        let d = dtype_from_name(&row.dtype);
+        dtype = Some(dtype.map_or(d, |w| w.widest(d)));
+    }
+    manifest::write(out, &rows).map_err(|e| io_err(&out.join("manifest.parquet"), e))?;
+    let report = ErrorsReport {
+        recordings_ok: phase1.parts.len(),
+        recordings_failed: failures.len(),
+        failures: failures.clone(),
+    };
+    report.write(out).map_err(|e| io_err(&out.join("errors.json"), e))?;
+    let (height, width) = params.output_hw();
+    let info = DatasetInfo {
+        format_version: DatasetInfo::FORMAT_VERSION,
+        kind: config.dataset.as_str().to_string(),
+        classes: config.dataset.class_names(),
+        frames: params.frames,
+        height,
+        width,
+        dtype: dtype.unwrap_or(if params.resize.is_some() { Dtype::F32 } else { Dtype::U8 }),
+        params: params.to_json(),
+        params_hash: hash.clone(),
+        splits: splits.clone(),
+    };
+    // Everything else is in place; drop the parts, then mark completion last
+    // (a kill before this line leaves an incomplete dataset that a rerun redoes).
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir(&work_root);
+    fsutil::sync_dir(out);
+    info.write_atomic(out)?;
+
+    Ok(RunSummary {
+        output: out.clone(),
+        up_to_date: false,
+        samples: splits.into_iter().map(|(k, v)| (k, v.samples)).collect(),
+        recordings_ok: phase1.parts.len(),
+        recordings_resumed: phase1.resumed,
+        failures,
+        events_decoded: phase1.events_decoded,
+        params_hash: hash,
+    })
+}
+
+fn dtype_from_name(name: &str) -> Dtype {
+    match name {
+        "u8" => Dtype::U8,
+        "u16" => Dtype::U16,
+        "u32" => Dtype::U32,
+        _ => Dtype::F32,
+    }
+}
+
+/// Removes shards, manifest and reports of an incomplete or replaced dataset,
+/// stray temporary files, and parts made with other parameters.
+fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(), IngestError> {
+    fsutil::remove_stray_temps(out);
+    for split in [Split::Train, Split::Test] {
+        let dir = out.join(split.as_str());
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_shard = name.starts_with("shard-") && name.ends_with(".dvsf");
+            let is_temp = fsutil::is_temp_name(&name);
+            if is_shard || is_temp {
+                std::fs::remove_file(entry.path()).map_err(|e| io_err(&entry.path(), e))?;
+            }
+        }
+    }
+    for name in ["manifest.parquet", "errors.json"] {
+        let _ = std::fs::remove_file(out.join(name));
+    }
+    if let Ok(entries) = std::fs::read_dir(work_root) {
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry.file_name().to_string_lossy() != hash {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Phase1 {
+    /// `(recording id, part path)`, sorted by id.
+    parts: Vec<(String, PathBuf)>,
+    failures: Vec<RecordingFailure>,
+    resumed: usize,
+    events_decoded: u64,
+}
+
+fn progress_bar(len: u64, show: bool, unit: &str) -> ProgressBar {
+    let target = if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}}, eta {{eta}})"
+        ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn phase1(
+    config: &IngestConfig,
+    params: &IngestParams,
+    hash: &str,
+    work: &Path,
+    recordings: &[Recording],
+    show_progress: bool,
+) -> Phase1 {
+    let options = config.decode_options();
+    let bar = progress_bar(recordings.len() as u64, show_progress, "recordings");
+    bar.set_prefix("integrate");
+    let events = AtomicU64::new(0);
+    let started = Instant::now();
+    enum Outcome {
+        Done(PathBuf, bool),
+        Failed(RecordingFailure),
+    }
+    let outcomes: Vec<(String, Outcome)> = recordings
+        .par_iter()
+        .map(|rec| {
+            let path = work.join(part::part_file_name(&rec.id));
+            let outcome = (|| {
+                let source = SourceFingerprint::of(&rec.path)
+                    .map_err(|e| RecordingFailure::new(&rec.id, None, e.to_string()))?;
+                if let Ok(header) = part::read_part_header(&path) {
+                    if header.params_hash == hash && header.recording == rec.id && header.source == source {
+                        return Ok(Outcome::Done(path.clone(), true));
+                    }
+                }
+                let done = process_recording(rec, config.dataset, params, &options)?;
+                events.fetch_add(done.events_decoded, Ordering::Relaxed);
+                part::write_part(&path, hash, &rec.id, source, done.events_decoded, &done.samples)
+                    .map_err(|e| RecordingFailure::new(&rec.id, None, format!("writing work part: {e}")))?;
+                Ok(Outcome::Done(path.clone(), false))
+            })()
+            .unwrap_or_else(Outcome::Failed);
+            bar.inc(1);
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!("{:.1} M events/s", events.load(Ordering::Relaxed) as f64 / secs / 1e6));
+            (rec.id.clone(), outcome)
+        })
+        .collect();
+    bar.finish_and_clear();
+    let mut result = Phase1 {
+        parts: Vec::new(),
+        failures: Vec::new(),
+        resumed: 0,
+        events_decoded: events.load(Ordering::Relaxed),
+    };
+    for (id, outcome) in outcomes {
+        match outcome {
+            Outcome::Done(path, resumed) => {
+                result.resumed += usize::from(resumed);
+                result.parts.push((id, path));
+            }
+            Outcome::Failed(f) => {
+                tracing::warn!("{}: offset {:?}: {}", f.file, f.offset, f.reason);
+                result.failures.push(f);
+            }
+        }
+    }
+    result
+}
+
+fn phase2(
+    config: &IngestConfig,
+    params: &IngestParams,
+    out: &Path,
+    parts: &[(String, PathBuf)],
+    show_progress: bool,
+) -> Result<Vec<ManifestRow>, IngestError> {
+    // Index every sample of every part, then order by (split, sample id).
+    let mut index: Vec<(PartSample, PathBuf)> = Vec::new();
+    for (_, path) in parts {
+        let header = part::read_part_header(path).map_err(|e| io_err(path, e))?;
+        index.extend(header.samples.into_iter().map(|s| (s, path.clone())));
+    }
+    index.sort_by(|a, b| {
+        (a.0.meta.split, &a.0.meta.sample_id).cmp(&(b.0.meta.split, &b.0.meta.sample_id))
+    });
+    if let Some(w) = index.windows(2).find(|w| w[0].0.meta.sample_id == w[1].0.meta.sample_id) {
+        return Err(IngestError::DuplicateSample(w[0].0.meta.sample_id.clone()));
+    }
+    let (height, width) = params.output_hw();
+    let shape = [params.frames, 2, height, width];
+    let bar = progress_bar(index.len() as u64, show_progress, "samples");
+    bar.set_prefix("pack");
+    let mut rows = Vec::with_capacity(index.len());
+    let target = config.shard_mb.saturating_mul(1 << 20);
+    let chunk = (rayon::current_num_threads() * 8).max(8);
+    for split in [Split::Train, Split::Test] {
+        let samples: Vec<&(PartSample, PathBuf)> = index.iter().filter(|s| s.0.meta.split == split).collect();
+        if samples.is_empty() {
+            continue;
+        }
+        let mut writer = ShardSetWriter::create(&out.join(split.as_str()), "shard", target, config.zstd_level)?;
+        for batch in samples.chunks(chunk) {
+            let encoded: Vec<Result<EncodedRecord, IngestError>> = batch
+                .par_iter()
+                .map(|(sample, path)| {
+                    let frames = part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
+                    let data = match &frames {
+                        FrameBuf::Counts(c) => FrameData::Counts(c),
+                        FrameBuf::Float(f) => FrameData::Float(f),
+                    };
+                    let record = SampleRecord {
+                        key: &sample.meta.sample_id,
+                        label: sample.meta.label,
+                        shape,
+                        frames: data,
+                    };
+                    Ok(EncodedRecord::encode(&record, config.zstd_level)?)
+                })
+                .collect();
+            for ((sample, _), record) in batch.iter().zip(encoded) {
+                let location = writer.append_encoded(record?)?;
+                rows.push(ManifestRow {
+                    meta: sample.meta.clone(),
+                    shape,
+                    dtype: location.dtype.name().to_string(),
+                    shard: format!("{}/{}", split.as_str(), location.shard),
+                    record: location.index as u32,
+                    checksum: location.checksum,
+                });
+                bar.inc(1);
+            }
+        }
+        writer.finish()?;
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}

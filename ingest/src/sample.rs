@@ -1,0 +1,192 @@
+//! From one recording to its samples: decode, cut (Gesture label windows,
+//! whole CIFAR10-DVS files, HDF5 keys), integrate into `[T, 2, H, W]` frames
+//! and optionally resize. Pure per-recording work, run in parallel by the
+//! pipeline; every failure becomes a [`RecordingFailure`] for that file only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::IngestParams;
+use crate::decode::{self, DecodeOptions, Events};
+use crate::integrate::{integrate, FrameGeometry};
+use crate::labels::{cut_window, parse_labels_csv};
+use crate::layout::{DatasetKind, Recording, RecordingPlan, Split};
+use crate::report::RecordingFailure;
+use crate::resize::area_resize;
+
+/// Everything the manifest records about a sample except where it is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleMeta {
+    /// Unique id `<split>/<class dir>/<name>` (also the shard record key and the
+    /// export path without `.npz`).
+    pub sample_id: String,
+    /// Sample name (SpikingJelly's file stem, e.g. `user03_fluorescent_0`).
+    pub name: String,
+    /// Recording id (path relative to the input root).
+    pub source_file: String,
+    /// 0-based label.
+    pub label: u32,
+    /// Human-readable class name.
+    pub class_name: String,
+    /// Train or test.
+    pub split: Split,
+    /// Start of the sample in the recording's time base (µs, inclusive): the
+    /// label window start for Gesture, the first event otherwise.
+    pub t_start: i64,
+    /// End (µs, exclusive): the window end for Gesture, last event + 1 otherwise.
+    pub t_end: i64,
+    /// Events in the sample.
+    pub event_count: u64,
+    /// Events not counted in any frame (tonic's dropped tail).
+    pub events_dropped: u64,
+}
+
+/// Integrated frames: counts (no resize) or area-averaged floats (resize).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrameBuf {
+    /// `u32` counts.
+    Counts(Vec<u32>),
+    /// `f32` values.
+    Float(Vec<f32>),
+}
+
+impl FrameBuf {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            FrameBuf::Counts(c) => c.len(),
+            FrameBuf::Float(f) => f.len(),
+        }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values as `f32`.
+    pub fn to_f32(&self) -> Vec<f32> {
+        match self {
+            FrameBuf::Counts(c) => c.iter().map(|&v| v as f32).collect(),
+            FrameBuf::Float(f) => f.clone(),
+        }
+    }
+}
+
+/// The samples of one recording, in cutting order, and how many events were decoded.
+#[derive(Debug)]
+pub struct RecordingSamples {
+    /// `(metadata, frames)` per sample.
+    pub samples: Vec<(SampleMeta, FrameBuf)>,
+    /// Events decoded from the file.
+    pub events_decoded: u64,
+}
+
+/// Integrates (and resizes) one cut sample.
+pub fn frames_for(events: &Events, params: &IngestParams) -> Result<(FrameBuf, u64), String> {
+    let geometry = FrameGeometry {
+        frames: params.frames,
+        height: params.sensor_height,
+        width: params.sensor_width,
+    };
+    let integrated = integrate(&events.t, &events.x, &events.y, &events.p, params.split_by, geometry)
+        .map_err(|e| e.to_string())?;
+    let frames = match params.resize {
+        Some(side) => FrameBuf::Float(area_resize(
+            &integrated.counts,
+            params.frames * 2,
+            (params.sensor_height, params.sensor_width),
+            (side, side),
+        )),
+        None => FrameBuf::Counts(integrated.counts),
+    };
+    Ok((frames, integrated.dropped as u64))
+}
+
+fn whole_span(events: &Events) -> (i64, i64) {
+    match (events.t.first(), events.t.iter().max()) {
+        (Some(&first), Some(&last)) => (first.min(last), last.saturating_add(1)),
+        _ => (0, 0),
+    }
+}
+
+/// Decodes and cuts one recording into integrated samples.
+pub fn process_recording(
+    recording: &Recording,
+    kind: DatasetKind,
+    params: &IngestParams,
+    options: &DecodeOptions,
+) -> Result<RecordingSamples, RecordingFailure> {
+    let fail = |offset: Option<u64>, reason: String| RecordingFailure::new(&recording.id, offset, reason);
+    let class_names = kind.class_names();
+    let class_name = |label: u32| {
+        class_names
+            .get(label as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("class_{label}"))
+    };
+    let mut samples = Vec::new();
+    let mut push = |name: String,
+                    label: u32,
+                    split: Split,
+                    (t_start, t_end): (i64, i64),
+                    events: &Events|
+     -> Result<(), RecordingFailure> {
+        let (frames, dropped) = frames_for(events, params).map_err(|r| fail(None, r))?;
+        let meta = SampleMeta {
+            sample_id: format!("{}/{}/{}", split.as_str(), kind.class_dir(label), name),
+            name,
+            source_file: recording.id.clone(),
+            label,
+            class_name: class_name(label),
+            split,
+            t_start,
+            t_end,
+            event_count: events.len() as u64,
+            events_dropped: dropped,
+        };
+        samples.push((meta, frames));
+        Ok(())
+    };
+    let events_decoded = match &recording.plan {
+        RecordingPlan::GestureTrial {
+            labels_csv,
+            split,
+            trial,
+        } => {
+            let text = std::fs::read(labels_csv)
+                .map_err(|e| fail(None, format!("{}: {e}", labels_csv.display())))?;
+            let windows = parse_labels_csv(labels_csv, &String::from_utf8_lossy(&text))
+                .map_err(|e| fail(None, e.to_string()))?;
+            let events = decode::read_all(&recording.path, recording.format, options)
+                .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
+            let sorted = events.t.windows(2).all(|w| w[0] <= w[1]);
+            for w in windows {
+                let cut = cut_window(&events, w.start, w.end, sorted);
+                push(format!("{trial}_{}", w.k), w.label, *split, (w.start, w.end), &cut)?;
+            }
+            events.len() as u64
+        }
+        RecordingPlan::WholeFile { label, split, name } => {
+            let events = decode::read_all(&recording.path, recording.format, options)
+                .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
+            push(name.clone(), *label, *split, whole_span(&events), &events)?;
+            events.len() as u64
+        }
+        RecordingPlan::Hdf5File => {
+            let hdf5 = decode::read_hdf5_samples(&recording.path)
+                .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
+            let mut total = 0u64;
+            for s in hdf5 {
+                let split = if s.train { Split::Train } else { Split::Test };
+                total += s.events.len() as u64;
+                let span = whole_span(&s.events);
+                push(s.key, s.label, split, span, &s.events)?;
+            }
+            total
+        }
+    };
+    Ok(RecordingSamples {
+        samples,
+        events_decoded,
+    })
+}

@@ -1,0 +1,136 @@
+//! Shared helpers for the pipeline tests: the fixture folder and manifest,
+//! `.npz` readers, and a one-call library run into a temporary directory.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use dvs_ingest::config::{IngestConfig, RunConfigFile};
+use dvs_ingest::{DatasetKind, SplitBy};
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::NpzReader;
+
+/// The shared event fixtures (the test fails if they are missing).
+pub fn fixtures() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events"));
+    assert!(dir.join("manifest.json").is_file(), "fixtures missing at {}", dir.display());
+    dir
+}
+
+/// The parsed fixture manifest.
+pub fn manifest() -> serde_json::Value {
+    let bytes = std::fs::read(fixtures().join("manifest.json")).expect("manifest.json");
+    serde_json::from_slice(&bytes).expect("manifest.json is JSON")
+}
+
+/// Reads array `name` of an `.npz` as f64 values and its shape.
+pub fn npz_array(path: &Path, name: &str) -> (Vec<usize>, Vec<f64>) {
+    let mut npz = NpzReader::new(File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .expect("npz");
+    macro_rules! try_type {
+        ($t:ty) => {
+            if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<$t>, IxDyn>(name) {
+                let a: ArrayD<$t> = a;
+                return (a.shape().to_vec(), a.iter().map(|&v| v as f64).collect());
+            }
+        };
+    }
+    try_type!(f32);
+    try_type!(i64);
+    try_type!(i16);
+    try_type!(u8);
+    try_type!(u16);
+    try_type!(u32);
+    try_type!(f64);
+    try_type!(i32);
+    panic!("{}: no readable array {name}", path.display());
+}
+
+/// Names of the arrays in an `.npz`.
+pub fn npz_names(path: &Path) -> Vec<String> {
+    let mut npz = NpzReader::new(File::open(path).unwrap()).unwrap();
+    npz.names().unwrap()
+}
+
+/// Input folder (or file) of each fixture dataset kind.
+pub fn fixture_inputs() -> Vec<(DatasetKind, PathBuf)> {
+    let f = fixtures();
+    vec![
+        (DatasetKind::Gesture, f.join("DvsGesture")),
+        (DatasetKind::Cifar10Dvs, f.join("CIFAR10-DVS")),
+        (DatasetKind::Cifar10DvsAedat4, f.join("CIFAR10DVS-aedat4")),
+        (DatasetKind::Hdf5, f.join("hdf5/dvs_gestures_synthetic.hdf5")),
+    ]
+}
+
+/// A resolved config for `kind` reading `input` and writing `output`.
+pub fn config(kind: DatasetKind, input: &Path, output: &Path, frames: usize, split_by: SplitBy) -> IngestConfig {
+    IngestConfig::resolve(RunConfigFile {
+        dataset: Some(kind),
+        input: Some(input.to_path_buf()),
+        output: Some(output.to_path_buf()),
+        frames: Some(frames),
+        split_by: Some(split_by),
+        jobs: Some(2),
+        ..Default::default()
+    })
+    .expect("valid config")
+}
+
+/// The three expected tensors: (npz key, frames, rule).
+pub const INTEGRATIONS: [(&str, usize, SplitBy); 3] = [
+    ("frames_sj_number_10", 10, SplitBy::Number),
+    ("frames_sj_time_8", 8, SplitBy::Time),
+    ("frames_tonic_time_bins_10", 10, SplitBy::TonicTimeBins),
+];
+
+/// Every file under `dir` (relative path → bytes).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Samples of a finished dataset: sample id → (label, frames as f32, shape).
+pub fn read_dataset(dir: &Path) -> BTreeMap<String, (u32, Vec<f32>, [usize; 4])> {
+    let info = dvs_frames::DatasetInfo::read(dir).expect("dataset.json");
+    let mut out = BTreeMap::new();
+    for split in info.splits.values() {
+        for shard in &split.shards {
+            let r = dvs_frames::ShardReader::open(dir.join(shard)).expect("shard");
+            for i in 0..r.len() {
+                out.insert(
+                    r.key(i).unwrap().to_string(),
+                    (r.label(i).unwrap(), r.read_f32(i).unwrap(), r.shape(i).unwrap()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_tree(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `asgl-train bench`: time one VGGSNN2 training step (forward, TET loss, backward, SGD + Adam)
+//! on random input, batch 16, T = 10, 2×48×48, and report the per-phase time.
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::TrainConfig;
+use crate::error::Result;
+use crate::loss::TetLoss;
+use crate::model::Network;
+use crate::spike::ForwardCtx;
+use crate::trainer::optimisers;
+
+/// Timing of the measured steps (milliseconds).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchResult {
+    pub forward_ms: Vec<f64>,
+    pub backward_ms: Vec<f64>,
+    pub optimiser_ms: Vec<f64>,
+    pub step_ms: Vec<f64>,
+}
+
+/// Runs `warmup + steps` training steps and returns the timings of the last `steps`.
+pub fn bench_step(
+    cfg: &TrainConfig,
+    batch: usize,
+    hw: usize,
+    warmup: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<BenchResult> {
+    let spec = cfg.net_spec([2, hw, hw], 10)?;
+    let t = spec.time_steps;
+    let net = Network::new(spec, cfg.candle_dtype()?, device, cfg.seed)?;
+    let (mut sgd, mut adam) = optimisers(&net, cfg);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let x = Tensor::rand(0f32, 1f32, (t, batch, 2, hw, hw), device)?.to_dtype(net.dtype())?;
+    let labels = Tensor::new(
+        (0..batch as u32)
+            .map(|i| i % 10)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        device,
+    )?;
+    let loss_fn = TetLoss {
+        lambda: cfg.lamb,
+        means: cfg.means,
+    };
+    let mut r = BenchResult {
+        forward_ms: vec![],
+        backward_ms: vec![],
+        optimiser_ms: vec![],
+        step_ms: vec![],
+    };
+    for i in 0..warmup + steps {
+        let t0 = Instant::now();
+        let mut ctx = ForwardCtx::train(&mut rng);
+        let logits = net.forward(&x, &mut ctx)?;
+        let loss = loss_fn.forward(&logits, &labels)?;
+        let _ = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        let t2 = Instant::now();
+        sgd.step(&grads)?;
+        adam.step(&grads)?;
+        // Force pending device work to finish before reading the clock.
+        device.synchronize()?;
+        let t3 = Instant::now();
+        if i >= warmup {
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+            r.forward_ms.push(ms(t0, t1));
+            r.backward_ms.push(ms(t1, t2));
+            r.optimiser_ms.push(ms(t2, t3));
+            r.step_ms.push(ms(t0, t3));
+        }
+    }
+    Ok(r)
+}

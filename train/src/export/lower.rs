@@ -1,0 +1,545 @@
+//! Lowers a [`NetSpec`] plus its parameters to an ONNX inference graph (eval-mode semantics:
+//! Heaviside spikes, BatchNorm with running statistics).
+//!
+//! Layout: the stateless ops (conv, BN, pool, flatten, linear) run on all time steps at once on a
+//! time-major folded batch `[T*N, ...]` (row `t*N + n`, exactly like the reference's `tdLayer`);
+//! only the LIF recurrence is unrolled: `Reshape [T, N, ...]` → `Split` along T → per step
+//! `u = λ·u + I_t`, `ge = GreaterOrEqual(u, θ)`, `out_t = θ·Cast(ge)`, hard reset
+//! `u = Where(ge, 0, u)` (identical to `u·(1 - s)` for binary s) → `Concat` → fold back.
+//! BatchNorm that directly follows a conv is folded into that conv's weights and bias.
+
+use super::graph::{attr_float, attr_int, attr_ints, Dim, GraphBuilder};
+use super::params::{ParamMap, ParamTensor};
+use super::proto::tensor_proto::DataType;
+use super::proto::GraphProto;
+use super::ExportError;
+use crate::lif::fixed_leak;
+use crate::norm::BN_EPS;
+use crate::spec::{LayerSpec, NetSpec};
+
+/// Graph input name: `[batch, T, C, H, W]` float frames, already value-transformed.
+pub const INPUT_FRAMES: &str = "frames";
+/// Graph output name: per-step logits `[T, batch, K]`.
+pub const OUTPUT_PER_STEP: &str = "logits_per_step";
+/// Graph output name: time-mean logits `[batch, K]`.
+pub const OUTPUT_MEAN: &str = "logits";
+
+/// Per-sample shape of the activation flowing through the folded `[T*N, ...]` batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Act {
+    Map { c: usize, h: usize, w: usize },
+    Vec { f: usize },
+}
+
+impl Act {
+    fn dims(self) -> Vec<i64> {
+        match self {
+            Act::Map { c, h, w } => vec![c as i64, h as i64, w as i64],
+            Act::Vec { f } => vec![f as i64],
+        }
+    }
+}
+
+fn param<'a>(
+    params: &'a ParamMap,
+    layer: usize,
+    name: &str,
+) -> Result<&'a ParamTensor, ExportError> {
+    let key = format!("param.{layer}.{name}");
+    params.get(&key).ok_or(ExportError::MissingTensor(key))
+}
+
+fn expect_shape(
+    tensor: &ParamTensor,
+    layer: usize,
+    name: &str,
+    shape: &[usize],
+) -> Result<(), ExportError> {
+    if tensor.shape != shape {
+        return Err(ExportError::Invalid(format!(
+            "param.{layer}.{name} has shape {:?}, the network spec implies {shape:?}",
+            tensor.shape
+        )));
+    }
+    Ok(())
+}
+
+/// A scalar that may be stored as a per-layer tensor of one element (shape [] or [1]).
+fn scalar_param(params: &ParamMap, layer: usize, name: &str) -> Result<Option<f32>, ExportError> {
+    let key = format!("param.{layer}.{name}");
+    match params.get(&key) {
+        None => Ok(None),
+        Some(t) if t.data.len() == 1 => Ok(Some(t.data[0])),
+        Some(t) => Err(ExportError::Invalid(format!(
+            "{key} has shape {:?}; only one value per LIF layer is supported by the exporter",
+            t.shape
+        ))),
+    }
+}
+
+/// BatchNorm running statistics and affine parameters of layer `layer` (gamma 1 / beta 0 if absent).
+struct BnParams {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    mean: Vec<f32>,
+    var: Vec<f32>,
+}
+
+fn bn_params(params: &ParamMap, layer: usize, shape: &[usize]) -> Result<BnParams, ExportError> {
+    let count: usize = shape.iter().product();
+    let mean = param(params, layer, "running_mean")?;
+    let var = param(params, layer, "running_var")?;
+    expect_shape(mean, layer, "running_mean", shape)?;
+    expect_shape(var, layer, "running_var", shape)?;
+    let scale = match params.get(&format!("param.{layer}.weight")) {
+        Some(t) => {
+            expect_shape(t, layer, "weight", shape)?;
+            t.data.clone()
+        }
+        None => vec![1.0; count],
+    };
+    let shift = match params.get(&format!("param.{layer}.bias")) {
+        Some(t) => {
+            expect_shape(t, layer, "bias", shape)?;
+            t.data.clone()
+        }
+        None => vec![0.0; count],
+    };
+    Ok(BnParams {
+        scale,
+        shift,
+        mean: mean.data.clone(),
+        var: var.data.clone(),
+    })
+}
+
+/// Options that shape the graph but not its semantics.
+#[derive(Debug, Clone)]
+pub struct LowerOptions {
+    /// Time steps T (the recurrence is unrolled T times).
+    pub time_steps: usize,
+    /// Per-step input shape [C, H, W].
+    pub input_shape: [usize; 3],
+}
+
+/// The logit count K of a lowered network.
+pub struct Lowered {
+    pub graph: GraphProto,
+    pub num_classes: usize,
+}
+
+/// Builds the inference graph. Fails with a clear message on inconsistent specs or tensors.
+pub fn lower_network(
+    spec: &NetSpec,
+    params: &ParamMap,
+    options: &LowerOptions,
+) -> Result<Lowered, ExportError> {
+    let t_steps = options.time_steps;
+    let [c0, h0, w0] = options.input_shape;
+    if t_steps == 0 || c0 == 0 || h0 == 0 || w0 == 0 {
+        return Err(ExportError::Invalid(format!(
+            "time steps {t_steps} and input shape {:?} must be positive",
+            options.input_shape
+        )));
+    }
+    let t_i64 = t_steps as i64;
+    let mut g = GraphBuilder::default();
+    g.add_input(
+        INPUT_FRAMES,
+        &[
+            Dim::Symbolic("batch"),
+            Dim::Fixed(t_i64),
+            Dim::Fixed(c0 as i64),
+            Dim::Fixed(h0 as i64),
+            Dim::Fixed(w0 as i64),
+        ],
+    );
+
+    // [N, T, C, H, W] -> [T, N, C, H, W] -> [T*N, C, H, W] (t-major rows, like tdLayer).
+    let time_major = g.node(
+        "Transpose",
+        &[INPUT_FRAMES],
+        vec![attr_ints("perm", &[1, 0, 2, 3, 4])],
+        "time_major",
+    );
+    let fold_shape = g.init_i64("fold_shape", &[4], &[-1, c0 as i64, h0 as i64, w0 as i64]);
+    let mut x = g.node("Reshape", &[&time_major, &fold_shape], vec![], "folded");
+    let mut act = Act::Map {
+        c: c0,
+        h: h0,
+        w: w0,
+    };
+
+    let mut i = 0;
+    while i < spec.layers.len() {
+        match &spec.layers[i] {
+            LayerSpec::Conv {
+                out,
+                kernel,
+                padding,
+                bias,
+            } => {
+                let Act::Map { c, h, w } = act else {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: conv needs a [C, H, W] input"
+                    )));
+                };
+                if *kernel == 0 || h + 2 * padding < *kernel || w + 2 * padding < *kernel {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: conv kernel {kernel}, padding {padding} does not fit a {h}x{w} input"
+                    )));
+                }
+                let weight = param(params, i, "weight")?;
+                expect_shape(weight, i, "weight", &[*out, c, *kernel, *kernel])?;
+                let mut wdata = weight.data.clone();
+                let mut bdata = if *bias {
+                    let b = param(params, i, "bias")?;
+                    expect_shape(b, i, "bias", &[*out])?;
+                    b.data.clone()
+                } else {
+                    vec![0.0; *out]
+                };
+                let mut consumed = 1;
+                // Fold a directly following BatchNorm: w' = w·γ/√(σ²+ε), b' = (b-μ)·γ/√(σ²+ε) + β.
+                if let Some(LayerSpec::Bn) = spec.layers.get(i + 1) {
+                    let bn = bn_params(params, i + 1, &[*out])?;
+                    let per_channel = wdata.len() / out;
+                    for o in 0..*out {
+                        let k = f64::from(bn.scale[o]) / (f64::from(bn.var[o]) + BN_EPS).sqrt();
+                        for v in &mut wdata[o * per_channel..(o + 1) * per_channel] {
+                            *v = (f64::from(*v) * k) as f32;
+                        }
+                        bdata[o] = ((f64::from(bdata[o]) - f64::from(bn.mean[o])) * k
+                            + f64::from(bn.shift[o])) as f32;
+                    }
+                    consumed = 2;
+                }
+                let (k, p) = (*kernel as i64, *padding as i64);
+                let wname = g.init_f32(
+                    &format!("conv{i}_weight"),
+                    &[*out as i64, c as i64, k, k],
+                    &wdata,
+                );
+                let has_bias = *bias || consumed == 2;
+                let bname =
+                    has_bias.then(|| g.init_f32(&format!("conv{i}_bias"), &[*out as i64], &bdata));
+                let mut inputs = vec![x.as_str(), wname.as_str()];
+                if let Some(b) = &bname {
+                    inputs.push(b);
+                }
+                let y = g.node(
+                    "Conv",
+                    &inputs,
+                    vec![
+                        attr_ints("kernel_shape", &[k, k]),
+                        attr_ints("pads", &[p, p, p, p]),
+                        attr_ints("strides", &[1, 1]),
+                    ],
+                    &format!("conv{i}"),
+                );
+                x = y;
+                act = Act::Map {
+                    c: *out,
+                    h: h + 2 * padding - kernel + 1,
+                    w: w + 2 * padding - kernel + 1,
+                };
+                i += consumed;
+            }
+            LayerSpec::Bn => {
+                let channels = match act {
+                    Act::Map { c, .. } => c,
+                    Act::Vec { f } => f,
+                };
+                let bn = bn_params(params, i, &[channels])?;
+                let d = [channels as i64];
+                let scale = g.init_f32(&format!("bn{i}_scale"), &d, &bn.scale);
+                let shift = g.init_f32(&format!("bn{i}_shift"), &d, &bn.shift);
+                let mean = g.init_f32(&format!("bn{i}_mean"), &d, &bn.mean);
+                let var = g.init_f32(&format!("bn{i}_var"), &d, &bn.var);
+                x = g.node(
+                    "BatchNormalization",
+                    &[&x, &scale, &shift, &mean, &var],
+                    vec![attr_float("epsilon", BN_EPS as f32)],
+                    &format!("bn{i}"),
+                );
+                i += 1;
+            }
+            LayerSpec::Bntt => {
+                // One BatchNorm per time step: cannot be folded into a shared conv, so it becomes a
+                // per-step affine y = x·k[t,c] + (β - μ·k)[t,c] on the [T, N, C, H, W] view.
+                let Act::Map { c, .. } = act else {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: bntt needs a [C, H, W] input"
+                    )));
+                };
+                let bn = bn_params(params, i, &[t_steps, c])?;
+                let mut scale = Vec::with_capacity(t_steps * c);
+                let mut shift = Vec::with_capacity(t_steps * c);
+                for j in 0..t_steps * c {
+                    let k = f64::from(bn.scale[j]) / (f64::from(bn.var[j]) + BN_EPS).sqrt();
+                    scale.push(k as f32);
+                    shift.push((f64::from(bn.shift[j]) - f64::from(bn.mean[j]) * k) as f32);
+                }
+                let d = [t_i64, 1, c as i64, 1, 1];
+                let scale = g.init_f32(&format!("bntt{i}_scale"), &d, &scale);
+                let shift = g.init_f32(&format!("bntt{i}_shift"), &d, &shift);
+                let mut steps_dims = vec![t_i64, -1];
+                steps_dims.extend(act.dims());
+                let mut fold_dims = vec![-1];
+                fold_dims.extend(act.dims());
+                let steps_shape = g.init_i64(&format!("bntt{i}_steps_shape"), &[5], &steps_dims);
+                let fold_shape = g.init_i64(&format!("bntt{i}_fold_shape"), &[4], &fold_dims);
+                let steps = g.node(
+                    "Reshape",
+                    &[&x, &steps_shape],
+                    vec![],
+                    &format!("bntt{i}_steps"),
+                );
+                let scaled = g.node("Mul", &[&steps, &scale], vec![], &format!("bntt{i}_scaled"));
+                let shifted = g.node(
+                    "Add",
+                    &[&scaled, &shift],
+                    vec![],
+                    &format!("bntt{i}_shifted"),
+                );
+                x = g.node(
+                    "Reshape",
+                    &[&shifted, &fold_shape],
+                    vec![],
+                    &format!("bntt{i}"),
+                );
+                i += 1;
+            }
+            LayerSpec::Lif => {
+                x = lower_lif(&mut g, spec, params, i, &x, act, t_steps)?;
+                i += 1;
+            }
+            LayerSpec::Avgpool { size } => {
+                let Act::Map { c, h, w } = act else {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: avgpool needs a [C, H, W] input"
+                    )));
+                };
+                if *size == 0 || *size > h || *size > w {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: avgpool {size} does not fit {h}x{w}"
+                    )));
+                }
+                let s = *size as i64;
+                x = g.node(
+                    "AveragePool",
+                    &[&x],
+                    vec![
+                        attr_ints("kernel_shape", &[s, s]),
+                        attr_ints("strides", &[s, s]),
+                    ],
+                    &format!("pool{i}"),
+                );
+                act = Act::Map {
+                    c,
+                    h: h / size,
+                    w: w / size,
+                };
+                i += 1;
+            }
+            LayerSpec::Flatten => {
+                if let Act::Map { c, h, w } = act {
+                    x = g.node(
+                        "Flatten",
+                        &[&x],
+                        vec![attr_int("axis", 1)],
+                        &format!("flatten{i}"),
+                    );
+                    act = Act::Vec { f: c * h * w };
+                }
+                i += 1;
+            }
+            LayerSpec::Linear { out, bias } => {
+                let Act::Vec { f } = act else {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: linear needs a flat input (add a flatten layer)"
+                    )));
+                };
+                let weight = param(params, i, "weight")?;
+                expect_shape(weight, i, "weight", &[*out, f])?;
+                let wname = g.init_f32(
+                    &format!("linear{i}_weight"),
+                    &[*out as i64, f as i64],
+                    &weight.data,
+                );
+                let mut inputs = vec![x.clone(), wname];
+                if *bias {
+                    let b = param(params, i, "bias")?;
+                    expect_shape(b, i, "bias", &[*out])?;
+                    inputs.push(g.init_f32(&format!("linear{i}_bias"), &[*out as i64], &b.data));
+                }
+                let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                x = g.node(
+                    "Gemm",
+                    &refs,
+                    vec![attr_int("transB", 1)],
+                    &format!("linear{i}"),
+                );
+                act = Act::Vec { f: *out };
+                i += 1;
+            }
+        }
+    }
+
+    let Act::Vec { f: num_classes } = act else {
+        return Err(ExportError::Invalid(
+            "the network must end with a linear layer producing logits".into(),
+        ));
+    };
+    let k = num_classes as i64;
+    let unfold = g.init_i64("logits_shape", &[3], &[t_i64, -1, k]);
+    g.node_named("Reshape", &[&x, &unfold], &[OUTPUT_PER_STEP], vec![]);
+    g.node_named(
+        "ReduceMean",
+        &[OUTPUT_PER_STEP],
+        &[OUTPUT_MEAN],
+        vec![attr_ints("axes", &[0]), attr_int("keepdims", 0)],
+    );
+    g.add_output(
+        OUTPUT_PER_STEP,
+        &[Dim::Fixed(t_i64), Dim::Symbolic("batch"), Dim::Fixed(k)],
+    );
+    g.add_output(OUTPUT_MEAN, &[Dim::Symbolic("batch"), Dim::Fixed(k)]);
+    Ok(Lowered {
+        graph: g.finish("spiketrain"),
+        num_classes,
+    })
+}
+
+/// The effective leak λ and threshold θ of LIF layer `layer` in eval mode.
+///
+/// A stored `param.<i>.decay` is the logit d (the reference keeps `d = logit(λ)` and applies
+/// `sigmoid(d)` in float32); a stored `param.<i>.thresh` is clamped at 0 like the reference's forward.
+pub fn lif_constants(
+    spec: &NetSpec,
+    params: &ParamMap,
+    layer: usize,
+) -> Result<(f32, f32), ExportError> {
+    let decay = match scalar_param(params, layer, "decay")? {
+        Some(d) => (1.0 / (1.0 + (-f64::from(d)).exp())) as f32,
+        None => fixed_leak(spec.neuron.decay) as f32,
+    };
+    let thresh = match scalar_param(params, layer, "thresh")? {
+        Some(t) => t.max(0.0),
+        None => spec.neuron.thresh as f32,
+    };
+    if !decay.is_finite() || !thresh.is_finite() {
+        return Err(ExportError::Invalid(format!(
+            "layer {layer}: LIF decay {decay} / thresh {thresh} not finite"
+        )));
+    }
+    if spec.neuron.reset != "hard" {
+        return Err(ExportError::Invalid(format!(
+            "layer {layer}: reset '{}' is not supported (only \"hard\")",
+            spec.neuron.reset
+        )));
+    }
+    Ok((decay, thresh))
+}
+
+/// Unrolls one LIF layer over T steps on the folded activation `x` (`[T*N, dims...]`).
+fn lower_lif(
+    g: &mut GraphBuilder,
+    spec: &NetSpec,
+    params: &ParamMap,
+    layer: usize,
+    x: &str,
+    act: Act,
+    t_steps: usize,
+) -> Result<String, ExportError> {
+    let (decay, thresh) = lif_constants(spec, params, layer)?;
+    let dims = act.dims();
+    let mut split_shape = vec![t_steps as i64, -1];
+    split_shape.extend(&dims);
+    let mut fold_shape = vec![-1];
+    fold_shape.extend(&dims);
+
+    let split_shape = g.init_i64(
+        &format!("lif{layer}_steps_shape"),
+        &[split_shape.len() as i64],
+        &split_shape,
+    );
+    let fold_shape = g.init_i64(
+        &format!("lif{layer}_fold_shape"),
+        &[fold_shape.len() as i64],
+        &fold_shape,
+    );
+    let sizes = g.init_i64(
+        &format!("lif{layer}_split"),
+        &[t_steps as i64],
+        &vec![1; t_steps],
+    );
+    let decay = g.scalar_f32(&format!("lif{layer}_decay"), decay);
+    let thresh = g.scalar_f32(&format!("lif{layer}_thresh"), thresh);
+    let zero = g.scalar_f32(&format!("lif{layer}_zero"), 0.0);
+
+    let steps = g.node(
+        "Reshape",
+        &[x, &split_shape],
+        vec![],
+        &format!("lif{layer}_steps"),
+    );
+    let currents = g.node_multi(
+        "Split",
+        &[&steps, &sizes],
+        t_steps,
+        vec![attr_int("axis", 0)],
+        &format!("lif{layer}_i"),
+    );
+    let mut outputs = Vec::with_capacity(t_steps);
+    let mut reset_u: Option<String> = None;
+    for (t, current) in currents.iter().enumerate() {
+        // u_0 = I_0 (the membrane starts at 0); afterwards u_t = λ·u_{t-1} + I_t.
+        let u = match &reset_u {
+            None => current.clone(),
+            Some(prev) => {
+                let leaked = g.node("Mul", &[prev, &decay], vec![], &format!("lif{layer}_leak"));
+                g.node("Add", &[&leaked, current], vec![], &format!("lif{layer}_u"))
+            }
+        };
+        let fired = g.node(
+            "GreaterOrEqual",
+            &[&u, &thresh],
+            vec![],
+            &format!("lif{layer}_fire"),
+        );
+        let spikes = g.node(
+            "Cast",
+            &[&fired],
+            vec![attr_int("to", DataType::Float as i64)],
+            &format!("lif{layer}_s"),
+        );
+        outputs.push(g.node(
+            "Mul",
+            &[&spikes, &thresh],
+            vec![],
+            &format!("lif{layer}_out"),
+        ));
+        if t + 1 < t_steps {
+            reset_u = Some(g.node(
+                "Where",
+                &[&fired, &zero, &u],
+                vec![],
+                &format!("lif{layer}_reset"),
+            ));
+        }
+    }
+    let refs: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let stacked = g.node(
+        "Concat",
+        &refs,
+        vec![attr_int("axis", 0)],
+        &format!("lif{layer}_stack"),
+    );
+    Ok(g.node(
+        "Reshape",
+        &[&stacked, &fold_shape],
+        vec![],
+        &format!("lif{layer}_folded"),
+    ))
+}

@@ -1,0 +1,128 @@
+//! Spike functions: the ASGL hybrid noisy spike (`EfficientNoisySpikeII`) and the plain
+//! straight-through surrogate-gradient spike (`EfficientNoisySpike`).
+//!
+//! Training forward: y = m·Θ(x) + (1−m)·H_α(x), written as `H + detach(m·(Θ − H))` so the
+//! backward is h_α(x) = dH/dx for EVERY element (straight-through for spike-mode elements).
+//! m ~ Bernoulli(1 − p) i.i.d. per element, redrawn at every time step in every layer from the
+//! caller's seeded RNG (p = probability of ANALOG mode). Eval forward: Θ(x), no noise.
+use candle_core::{DType, Tensor};
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::Result;
+use crate::spec::SpikeMode;
+use crate::surrogate::{heaviside, Surrogate};
+
+/// Per-forward-pass context: training flag and the RNG that draws noise masks.
+pub struct ForwardCtx<'a> {
+    /// Training mode (batch-stat BN, hybrid spikes) vs eval mode (running stats, Heaviside).
+    pub train: bool,
+    /// Source of every Bernoulli mask; `None` is allowed only when no mask is needed.
+    pub rng: Option<&'a mut ChaCha8Rng>,
+    /// When set, every LIF layer's output (θ·s, [T, B, ...]) is appended here with its layer index.
+    pub record: Option<Vec<(usize, Tensor)>>,
+    /// Sum of spike outputs s and element count per LIF layer index (for firing rates).
+    pub spike_sums: Vec<(usize, f64, usize)>,
+}
+
+impl<'a> ForwardCtx<'a> {
+    /// Eval-mode context (no RNG needed).
+    pub fn eval() -> Self {
+        ForwardCtx {
+            train: false,
+            rng: None,
+            record: None,
+            spike_sums: Vec::new(),
+        }
+    }
+
+    /// Training-mode context drawing masks from `rng`.
+    pub fn train(rng: &'a mut ChaCha8Rng) -> Self {
+        ForwardCtx {
+            train: true,
+            rng: Some(rng),
+            record: None,
+            spike_sums: Vec::new(),
+        }
+    }
+}
+
+/// The spike function s = S(x), x = u − θ.
+#[derive(Clone, Debug)]
+pub struct NoisySpike {
+    surrogate: Surrogate,
+    /// Probability of analog mode p (ignored in straight-through mode).
+    p: f64,
+    mode: SpikeMode,
+}
+
+/// Draws a spike-mode mask m (1 = spike mode with probability 1 − p) with `n` elements.
+///
+/// One 32-bit draw per element: m = 1 iff r ≥ p·2³², so P(m = 1) = 1 − p up to 2⁻³².
+pub fn draw_mask(rng: &mut ChaCha8Rng, n: usize, p: f64) -> Vec<f32> {
+    let cut = (p.clamp(0.0, 1.0) * 4_294_967_296.0) as u64;
+    (0..n)
+        .map(|_| {
+            if (rng.next_u32() as u64) >= cut {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+impl NoisySpike {
+    /// A spike function over `surrogate` with analog probability `p`.
+    pub fn new(surrogate: Surrogate, p: f64, mode: SpikeMode) -> Self {
+        NoisySpike { surrogate, p, mode }
+    }
+
+    /// The surrogate H_α.
+    pub fn surrogate(&self) -> &Surrogate {
+        &self.surrogate
+    }
+
+    /// Current analog probability p.
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+
+    /// Sets p (used by the p schedule).
+    pub fn set_p(&mut self, p: f64) {
+        self.p = p;
+    }
+
+    /// s = S(x) in the mode given by `ctx`.
+    pub fn forward(&self, x: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
+        let step = heaviside(x)?;
+        if !ctx.train {
+            return Ok(step);
+        }
+        let h = self.surrogate.forward(x)?;
+        let p = match self.mode {
+            SpikeMode::StraightThrough => 0.0,
+            SpikeMode::Noisy => self.p,
+        };
+        let mixed = if p <= 0.0 {
+            // m = 1 everywhere: forward Θ, backward h.
+            step.sub(&h)?
+        } else if p >= 1.0 {
+            // m = 0 everywhere: pure analog H.
+            return Ok(h);
+        } else {
+            let rng = ctx.rng.as_deref_mut().ok_or_else(|| {
+                crate::error::TrainError::Config("training forward with 0<p<1 needs an RNG".into())
+            })?;
+            let m = draw_mask(rng, x.elem_count(), p);
+            let m = Tensor::from_vec(m, x.shape(), x.device())?;
+            let m = if x.dtype() == DType::F32 {
+                m
+            } else {
+                m.to_dtype(x.dtype())?
+            };
+            step.sub(&h)?.mul(&m)?
+        };
+        Ok(h.add(&mixed.detach())?)
+    }
+}
