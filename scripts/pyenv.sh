@@ -17,7 +17,7 @@ if [ "$#" -gt 0 ]; then
   for req in "$@"; do
     name="${req%%[=<>!\[]*}"
     want="${req#*==}"
-    have="$("$venv/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')"
+    have="$("$venv/bin/python" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)"
     if [ -z "$have" ] || { [ "$want" != "$req" ] && [ "$have" != "$want" ]; }; then missing+=("$req"); fi
   done
   if [ "${#missing[@]}" -gt 0 ]; then

@@ -16,7 +16,11 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "  {}: dataset has {}, the model expects {}", self.field, self.dataset, self.model)
+        write!(
+            f,
+            "  {}: dataset has {}, the model expects {}",
+            self.field, self.dataset, self.model
+        )
     }
 }
 
@@ -25,13 +29,38 @@ pub fn check_dataset(info: &DatasetInfo, model: &ModelMetadata) -> Vec<Mismatch>
     let mut out = Vec::new();
     let mut push = |field, dataset: String, model: String, fatal| {
         if dataset != model {
-            out.push(Mismatch { field, dataset, model, fatal });
+            out.push(Mismatch {
+                field,
+                dataset,
+                model,
+                fatal,
+            });
         }
     };
-    push("frames T", info.frames.to_string(), model.time_steps.to_string(), true);
-    push("height", info.height.to_string(), model.height.to_string(), true);
-    push("width", info.width.to_string(), model.width.to_string(), true);
-    push("channels", "2".to_string(), model.channels.to_string(), true);
+    push(
+        "frames T",
+        info.frames.to_string(),
+        model.time_steps.to_string(),
+        true,
+    );
+    push(
+        "height",
+        info.height.to_string(),
+        model.height.to_string(),
+        true,
+    );
+    push(
+        "width",
+        info.width.to_string(),
+        model.width.to_string(),
+        true,
+    );
+    push(
+        "channels",
+        "2".to_string(),
+        model.channels.to_string(),
+        true,
+    );
     push(
         "class count",
         info.classes.len().to_string(),
@@ -39,7 +68,12 @@ pub fn check_dataset(info: &DatasetInfo, model: &ModelMetadata) -> Vec<Mismatch>
         true,
     );
     if info.classes.len() == model.classes.len() {
-        push("class names", format!("{:?}", info.classes), format!("{:?}", model.classes), false);
+        push(
+            "class names",
+            format!("{:?}", info.classes),
+            format!("{:?}", model.classes),
+            false,
+        );
     }
     push(
         "integration params_hash",
@@ -96,7 +130,10 @@ mod tests {
         info.classes = vec!["b".into(), "a".into()];
         let found = check_dataset(&info, &model());
         let fields: Vec<_> = found.iter().map(|m| m.field).collect();
-        assert_eq!(fields, ["frames T", "class names", "integration params_hash"]);
+        assert_eq!(
+            fields,
+            ["frames T", "class names", "integration params_hash"]
+        );
         assert!(found[0].fatal && !found[1].fatal && !found[2].fatal);
         assert!(found[2].to_string().contains("other"));
     }

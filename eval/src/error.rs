@@ -20,7 +20,10 @@ pub enum EvalError {
     Frames(#[from] dvs_frames::FrameError),
     /// Writing a report file failed.
     #[error("{path}: {reason}")]
-    Output { path: std::path::PathBuf, reason: String },
+    Output {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     /// The candle comparison failed.
     #[error("candle comparison: {0}")]
     Compare(String),

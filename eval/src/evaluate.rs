@@ -54,8 +54,16 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
     let info = DatasetInfo::read(&config.data)?;
 
     let mismatches = check_dataset(&info, &meta);
-    let fatal: Vec<String> = mismatches.iter().filter(|m| m.fatal).map(ToString::to_string).collect();
-    let soft: Vec<String> = mismatches.iter().filter(|m| !m.fatal).map(ToString::to_string).collect();
+    let fatal: Vec<String> = mismatches
+        .iter()
+        .filter(|m| m.fatal)
+        .map(ToString::to_string)
+        .collect();
+    let soft: Vec<String> = mismatches
+        .iter()
+        .filter(|m| !m.fatal)
+        .map(ToString::to_string)
+        .collect();
     if !fatal.is_empty() {
         return Err(EvalError::Input(format!(
             "dataset {} cannot be fed to model {}:\n{}",
@@ -78,14 +86,19 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
         }
     }
 
-    let transform: ValueTransform = serde_json::from_value(meta.value_transform.clone()).map_err(|e| {
-        EvalError::Input(format!(
-            "{}: value transform {} in the model metadata is not understood: {e}",
-            config.model.display(),
-            meta.value_transform
-        ))
-    })?;
-    let loader_config = LoaderConfig { transform, workers: config.loader_workers, ..LoaderConfig::eval(config.batch_size) };
+    let transform: ValueTransform =
+        serde_json::from_value(meta.value_transform.clone()).map_err(|e| {
+            EvalError::Input(format!(
+                "{}: value transform {} in the model metadata is not understood: {e}",
+                config.model.display(),
+                meta.value_transform
+            ))
+        })?;
+    let loader_config = LoaderConfig {
+        transform,
+        workers: config.loader_workers,
+        ..LoaderConfig::eval(config.batch_size)
+    };
     let loader = Loader::open(&config.data, &config.split, loader_config)?;
 
     let mut reference = match &config.compare_checkpoint {
@@ -93,7 +106,9 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
         None => None,
     };
 
-    let total = config.max_samples.map_or(loader.len(), |m| m.min(loader.len()));
+    let total = config
+        .max_samples
+        .map_or(loader.len(), |m| m.min(loader.len()));
     let bar = if config.progress {
         let bar = ProgressBar::new(total as u64);
         bar.set_style(
@@ -127,7 +142,10 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
             let predicted = argmax(&out.mean[b * k..(b + 1) * k]);
             let label = batch.labels[b];
             confusion.add(label as usize, predicted).map_err(|e| {
-                EvalError::Input(format!("sample {}: {e} (the dataset has labels the model does not know)", batch.keys[b]))
+                EvalError::Input(format!(
+                    "sample {}: {e} (the dataset has labels the model does not know)",
+                    batch.keys[b]
+                ))
             })?;
             predictions.push((batch.keys[b].clone(), label, predicted));
             onnx_pred.push(predicted);
@@ -142,7 +160,9 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
                 cmp.identical += u64::from(candle_predicted == onnx_predicted);
                 cmp.correct += u64::from(candle_predicted == batch.labels[b] as usize);
                 for j in 0..k {
-                    cmp.max_mean = cmp.max_mean.max(f64::from((out.mean[b * k + j] - candle.mean[b * k + j]).abs()));
+                    cmp.max_mean = cmp.max_mean.max(f64::from(
+                        (out.mean[b * k + j] - candle.mean[b * k + j]).abs(),
+                    ));
                 }
             }
             let per_sample = out.batch;
@@ -150,7 +170,9 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
                 for b in 0..keep {
                     for j in 0..k {
                         let idx = (t * per_sample + b) * k + j;
-                        cmp.max_step = cmp.max_step.max(f64::from((out.per_step[idx] - candle.per_step[idx]).abs()));
+                        cmp.max_step = cmp
+                            .max_step
+                            .max(f64::from((out.per_step[idx] - candle.per_step[idx]).abs()));
                     }
                 }
             }
@@ -161,15 +183,29 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
 
     let samples = predictions.len() as u64;
     let total_seconds = started.elapsed().as_secs_f64();
-    let per_sec = |secs: f64| if secs > 0.0 { samples as f64 / secs } else { 0.0 };
+    let per_sec = |secs: f64| {
+        if secs > 0.0 {
+            samples as f64 / secs
+        } else {
+            0.0
+        }
+    };
     let compare = config.compare_checkpoint.as_ref().map(|dir| Comparison {
         checkpoint: dir.clone(),
         samples: cmp.samples,
         identical_predictions: cmp.identical,
-        agreement: if cmp.samples == 0 { 0.0 } else { cmp.identical as f64 / cmp.samples as f64 },
+        agreement: if cmp.samples == 0 {
+            0.0
+        } else {
+            cmp.identical as f64 / cmp.samples as f64
+        },
         max_abs_diff_logits: cmp.max_mean,
         max_abs_diff_per_step: cmp.max_step,
-        candle_accuracy: if cmp.samples == 0 { 0.0 } else { cmp.correct as f64 / cmp.samples as f64 },
+        candle_accuracy: if cmp.samples == 0 {
+            0.0
+        } else {
+            cmp.correct as f64 / cmp.samples as f64
+        },
         candle_samples_per_sec: per_sec(cmp.time.as_secs_f64()),
     });
     let report = EvalReport {
@@ -198,7 +234,11 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
         compare,
         skipped_records: skipped,
     };
-    Ok(EvalOutcome { report, confusion, predictions })
+    Ok(EvalOutcome {
+        report,
+        confusion,
+        predictions,
+    })
 }
 
 #[derive(Default)]
@@ -213,5 +253,8 @@ struct CompareStats {
 
 /// Convenience for callers that only have paths.
 pub fn default_out_dir(model: &Path) -> PathBuf {
-    model.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf).join("eval")
+    model
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        .join("eval")
 }

@@ -96,9 +96,19 @@ struct FileConfig {
 
 #[derive(Args, Debug)]
 struct BenchArgs {
-    /// The exported model.
-    #[arg(long)]
-    model: PathBuf,
+    /// The exported model (omit with --vggsnn2).
+    #[arg(long, required_unless_present = "vggsnn2")]
+    model: Option<PathBuf>,
+    /// Benchmark a random-weight VGGSNN2 (T, 2x<size>x<size>, 10 classes) instead of --model:
+    /// it is exported to `<workdir>/vggsnn2.onnx` and its checkpoint written to `<workdir>/ckpt`.
+    #[arg(long, value_name = "WORKDIR", conflicts_with_all = ["model", "checkpoint"])]
+    vggsnn2: Option<PathBuf>,
+    /// Time steps of the --vggsnn2 network.
+    #[arg(long, default_value_t = 10)]
+    time_steps: usize,
+    /// Frame size of the --vggsnn2 network.
+    #[arg(long, default_value_t = 48)]
+    size: usize,
     /// Checkpoint folder: also time the candle forward of the same network.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -138,20 +148,35 @@ fn main() {
 fn run_eval(args: EvalArgs) -> Result<()> {
     let file = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("parsing {}", path.display()))?
         }
         None => FileConfig::default(),
     };
-    let Some(model) = args.model.or(file.model) else { bail!("--model is required (the exported model.onnx)") };
-    let Some(data) = args.data.or(file.data) else { bail!("--data is required (a dataset prepared by dvs-ingest)") };
-    let out = args.out.or(file.out).unwrap_or_else(|| asgl_eval::evaluate::default_out_dir(&model));
+    let Some(model) = args.model.or(file.model) else {
+        bail!("--model is required (the exported model.onnx)")
+    };
+    let Some(data) = args.data.or(file.data) else {
+        bail!("--data is required (a dataset prepared by dvs-ingest)")
+    };
+    let out = args
+        .out
+        .or(file.out)
+        .unwrap_or_else(|| asgl_eval::evaluate::default_out_dir(&model));
     let config = EvalConfig {
-        split: args.split.or(file.split).unwrap_or_else(|| "test".to_string()),
+        split: args
+            .split
+            .or(file.split)
+            .unwrap_or_else(|| "test".to_string()),
         batch_size: args.batch_size.or(file.batch_size).unwrap_or(16),
         allow_mismatch: args.allow_mismatch || file.allow_mismatch.unwrap_or(false),
         compare_checkpoint: args.compare_checkpoint.or(file.compare_checkpoint),
-        session: SessionOptions { intra_threads: args.threads.or(file.threads).unwrap_or(0), optimize: !args.no_optimize },
+        session: SessionOptions {
+            intra_threads: args.threads.or(file.threads).unwrap_or(0),
+            optimize: !args.no_optimize,
+        },
         loader_workers: 0,
         max_samples: args.max_samples.or(file.max_samples),
         progress: !args.quiet,
@@ -159,7 +184,12 @@ fn run_eval(args: EvalArgs) -> Result<()> {
         data,
     };
     let outcome = evaluate(&config)?;
-    let files = write_outputs(&out, &outcome.report, &outcome.confusion, &outcome.predictions)?;
+    let files = write_outputs(
+        &out,
+        &outcome.report,
+        &outcome.confusion,
+        &outcome.predictions,
+    )?;
     print!("{}", render_table(&outcome.report));
     println!(
         "\nwrote {}, {}, {}, {}",
@@ -175,7 +205,13 @@ fn run_eval(args: EvalArgs) -> Result<()> {
 fn synthetic_frames(len: usize, density: f64) -> Vec<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     (0..len)
-        .map(|_| if rng.random::<f64>() < density { rng.random::<f32>() } else { 0.0 })
+        .map(|_| {
+            if rng.random::<f64>() < density {
+                rng.random::<f32>()
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -195,11 +231,75 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Writes a random-weight VGGSNN2 checkpoint (weights only) and its ONNX export into `dir`.
+fn make_vggsnn2(dir: &Path, time_steps: usize, size: usize) -> Result<(PathBuf, PathBuf)> {
+    use asgl_train::spec::{BnType, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
+    let neuron = NeuronSpec {
+        decay: 0.5,
+        thresh: 0.5,
+        reset: "hard".into(),
+        surrogate: SurrogateKind::Rectangle,
+        width: 1.0,
+        noise_p: 0.1,
+        train_width: true,
+        train_decay: false,
+        train_thresh: false,
+        spike: SpikeMode::Noisy,
+    };
+    let spec = NetSpec::vggsnn2(time_steps, [2, size, size], 10, neuron, BnType::Tdbn);
+    let ckpt = dir.join("ckpt");
+    std::fs::create_dir_all(&ckpt).with_context(|| format!("creating {}", ckpt.display()))?;
+    let network = asgl_train::model::Network::new(
+        spec.clone(),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+        1,
+    )?;
+    network.save(&ckpt.join("model.safetensors"))?;
+    let params = asgl_train::export::read_safetensors(&ckpt.join("model.safetensors"))?;
+    let meta = asgl_train::export::ModelMetadata {
+        classes: (0..10).map(|k| format!("class {k}")).collect(),
+        time_steps,
+        channels: 2,
+        height: size,
+        width: size,
+        integration_params: serde_json::json!({"benchmark": true}),
+        params_hash: "benchmark".into(),
+        value_transform: serde_json::json!("raw"),
+        config_hash: "benchmark".into(),
+        network: spec.clone(),
+    };
+    let onnx = dir.join("vggsnn2.onnx");
+    asgl_train::export::export_to_file(&spec, &params, &meta, &onnx)?;
+    Ok((onnx, ckpt))
+}
+
 fn bench(args: &BenchArgs) -> Result<()> {
-    let options = SessionOptions { intra_threads: args.threads, optimize: true };
-    let mut model = OnnxModel::load(&args.model, &options)?;
+    let options = SessionOptions {
+        intra_threads: args.threads,
+        optimize: true,
+    };
+    let (model_path, checkpoint) = match &args.vggsnn2 {
+        Some(dir) => {
+            let (onnx, ckpt) = make_vggsnn2(dir, args.time_steps, args.size)?;
+            (onnx, Some(ckpt))
+        }
+        None => (
+            args.model
+                .clone()
+                .context("--model or --vggsnn2 is required")?,
+            args.checkpoint.clone(),
+        ),
+    };
+    let mut model = OnnxModel::load(&model_path, &options)?;
     let meta = model.metadata().clone();
-    let shape = [args.batch_size, meta.time_steps, meta.channels, meta.height, meta.width];
+    let shape = [
+        args.batch_size,
+        meta.time_steps,
+        meta.channels,
+        meta.height,
+        meta.width,
+    ];
     let frames = synthetic_frames(shape.iter().product(), args.density);
     let ort_times = time_runs(args.iters, || {
         model.run(&frames, shape)?;
@@ -207,7 +307,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     })?;
     let ort_median = median(ort_times);
     let mut rows = vec![("ort".to_string(), ort_median)];
-    if let Some(ckpt) = &args.checkpoint {
+    if let Some(ckpt) = &checkpoint {
         let mut reference = CandleReference::load(ckpt, &meta)?;
         let candle_times = time_runs(args.iters, || {
             reference.forward(&frames, shape)?;
@@ -223,14 +323,21 @@ fn bench(args: &BenchArgs) -> Result<()> {
         meta.height,
         meta.width,
         args.iters,
-        if args.threads == 0 { "default".to_string() } else { args.threads.to_string() }
+        if args.threads == 0 {
+            "default".to_string()
+        } else {
+            args.threads.to_string()
+        }
     );
     println!("{:<8} {:>12} {:>14}", "engine", "s/batch", "samples/s");
     let mut json = serde_json::Map::new();
     for (name, secs) in &rows {
         let sps = args.batch_size as f64 / secs;
         println!("{name:<8} {secs:>12.4} {sps:>14.2}");
-        json.insert(name.clone(), serde_json::json!({"seconds_per_batch": secs, "samples_per_sec": sps}));
+        json.insert(
+            name.clone(),
+            serde_json::json!({"seconds_per_batch": secs, "samples_per_sec": sps}),
+        );
     }
     if let Some(path) = &args.json {
         write_json(path, &serde_json::Value::Object(json))?;

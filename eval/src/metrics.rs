@@ -34,7 +34,10 @@ pub struct ClassAccuracy {
 
 impl Confusion {
     pub fn new(classes: usize) -> Self {
-        Self { classes, counts: vec![0; classes * classes] }
+        Self {
+            classes,
+            counts: vec![0; classes * classes],
+        }
     }
 
     pub fn classes(&self) -> usize {
@@ -77,7 +80,10 @@ impl Confusion {
 
     /// Rows as vectors (for JSON / plotting).
     pub fn rows(&self) -> Vec<Vec<u64>> {
-        self.counts.chunks(self.classes.max(1)).map(<[u64]>::to_vec).collect()
+        self.counts
+            .chunks(self.classes.max(1))
+            .map(<[u64]>::to_vec)
+            .collect()
     }
 
     /// Per-class accuracy (recall of each true class).

@@ -68,7 +68,10 @@ pub struct EvalReport {
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let fail = |e: std::io::Error| EvalError::Output { path: path.to_path_buf(), reason: e.to_string() };
+    let fail = |e: std::io::Error| EvalError::Output {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
@@ -95,31 +98,53 @@ pub fn write_outputs(
     confusion: &Confusion,
     predictions: &[(String, u32, usize)],
 ) -> Result<OutputFiles, EvalError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| EvalError::Output { path: dir.to_path_buf(), reason: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| EvalError::Output {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let files = OutputFiles {
         report: dir.join("report.json"),
         confusion_csv: dir.join("confusion.csv"),
         confusion_png: dir.join("confusion.png"),
         predictions_csv: dir.join("predictions.csv"),
     };
-    let json = serde_json::to_vec_pretty(report)
-        .map_err(|e| EvalError::Output { path: files.report.clone(), reason: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(report).map_err(|e| EvalError::Output {
+        path: files.report.clone(),
+        reason: e.to_string(),
+    })?;
     write_atomic(&files.report, &json)?;
-    write_atomic(&files.confusion_csv, confusion.to_csv(&report.classes).as_bytes())?;
+    write_atomic(
+        &files.confusion_csv,
+        confusion.to_csv(&report.classes).as_bytes(),
+    )?;
     let mut csv = String::from("key,label,predicted\n");
     for (key, label, predicted) in predictions {
-        let key = if key.contains([',', '"', '\n']) { format!("\"{}\"", key.replace('"', "\"\"")) } else { key.clone() };
+        let key = if key.contains([',', '"', '\n']) {
+            format!("\"{}\"", key.replace('"', "\"\""))
+        } else {
+            key.clone()
+        };
         let _ = writeln!(csv, "{key},{label},{predicted}");
     }
     write_atomic(&files.predictions_csv, csv.as_bytes())?;
     // The PNG encoder writes the path itself: draw to a temp name, then rename.
     let tmp_png = dir.join("confusion.png.tmp.png");
-    let title = format!("{} [{}]: top-1 {:.2}%", report.model.display(), report.split, 100.0 * report.accuracy);
-    crate::plot::confusion_png(confusion, &report.classes, &title, &tmp_png)
-        .map_err(|reason| EvalError::Output { path: files.confusion_png.clone(), reason })?;
-    std::fs::rename(&tmp_png, &files.confusion_png)
-        .map_err(|e| EvalError::Output { path: files.confusion_png.clone(), reason: e.to_string() })?;
+    let title = format!(
+        "{} [{}]: top-1 {:.2}%",
+        report.model.display(),
+        report.split,
+        100.0 * report.accuracy
+    );
+    crate::plot::confusion_png(confusion, &report.classes, &title, &tmp_png).map_err(|reason| {
+        EvalError::Output {
+            path: files.confusion_png.clone(),
+            reason,
+        }
+    })?;
+    std::fs::rename(&tmp_png, &files.confusion_png).map_err(|e| EvalError::Output {
+        path: files.confusion_png.clone(),
+        reason: e.to_string(),
+    })?;
     Ok(files)
 }
 
@@ -127,7 +152,12 @@ pub fn write_outputs(
 pub fn render_table(report: &EvalReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "model    {}", report.model.display());
-    let _ = writeln!(s, "dataset  {} (split {})", report.dataset.display(), report.split);
+    let _ = writeln!(
+        s,
+        "dataset  {} (split {})",
+        report.dataset.display(),
+        report.split
+    );
     let _ = writeln!(
         s,
         "top-1    {:.2}%  ({}/{} samples)",
@@ -144,11 +174,27 @@ pub fn render_table(report: &EvalReport) -> String {
         t.batch_size,
         if t.intra_threads == 0 { "default".to_string() } else { t.intra_threads.to_string() }
     );
-    let width = report.per_class.iter().map(|c| c.class.chars().count()).max().unwrap_or(5).max(5);
-    let _ = writeln!(s, "\n{:<width$}  {:>8}  {:>8}  {:>9}", "class", "samples", "correct", "accuracy");
+    let width = report
+        .per_class
+        .iter()
+        .map(|c| c.class.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        s,
+        "\n{:<width$}  {:>8}  {:>8}  {:>9}",
+        "class", "samples", "correct", "accuracy"
+    );
     for c in &report.per_class {
-        let acc = c.accuracy.map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-        let _ = writeln!(s, "{:<width$}  {:>8}  {:>8}  {:>9}", c.class, c.samples, c.correct, acc);
+        let acc = c
+            .accuracy
+            .map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
+        let _ = writeln!(
+            s,
+            "{:<width$}  {:>8}  {:>8}  {:>9}",
+            c.class, c.samples, c.correct, acc
+        );
     }
     if let Some(c) = &report.compare {
         let _ = writeln!(
@@ -169,7 +215,11 @@ pub fn render_table(report: &EvalReport) -> String {
         let _ = writeln!(s, "WARNING (allowed mismatch) {m}");
     }
     if report.skipped_records > 0 {
-        let _ = writeln!(s, "WARNING {} corrupt records skipped", report.skipped_records);
+        let _ = writeln!(
+            s,
+            "WARNING {} corrupt records skipped",
+            report.skipped_records
+        );
     }
     s
 }

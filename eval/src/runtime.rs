@@ -47,11 +47,18 @@ pub fn locate_ort_library() -> Result<PathBuf, EvalError> {
     if let Ok(cwd) = std::env::current_dir() {
         candidates.extend(cwd.ancestors().map(|d| d.join(".ort").join(ORT_LIB_NAME)));
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".ort").join(ORT_LIB_NAME));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| EvalError::OrtMissing(format!("ORT_DYLIB_PATH is not set and no .ort/{ORT_LIB_NAME} was found.\n{}", provisioning_help())))
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(".ort")
+            .join(ORT_LIB_NAME),
+    );
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        EvalError::OrtMissing(format!(
+            "ORT_DYLIB_PATH is not set and no .ort/{ORT_LIB_NAME} was found.\n{}",
+            provisioning_help()
+        ))
+    })
 }
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
@@ -61,8 +68,13 @@ pub fn environment() -> Result<&'static ort::environment::Environment, EvalError
     let env = ENVIRONMENT.get_or_init(|| {
         let path = locate_ort_library().map_err(|e| e.to_string())?;
         tracing::debug!(library = %path.display(), "loading ONNX Runtime");
-        let builder = ort::init_from(&path)
-            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}\n{}", path.display(), provisioning_help()))?;
+        let builder = ort::init_from(&path).map_err(|e| {
+            format!(
+                "cannot load ONNX Runtime from {}: {e}\n{}",
+                path.display(),
+                provisioning_help()
+            )
+        })?;
         builder
             .with_name("asgl-eval")
             .build()
@@ -82,7 +94,10 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { intra_threads: 0, optimize: true }
+        Self {
+            intra_threads: 0,
+            optimize: true,
+        }
     }
 }
 
@@ -107,7 +122,10 @@ impl OnnxModel {
     /// Loads `path` and parses its spiketrain metadata.
     pub fn load(path: &Path, options: &SessionOptions) -> Result<Self, EvalError> {
         if !path.is_file() {
-            return Err(EvalError::Input(format!("{}: model file not found", path.display())));
+            return Err(EvalError::Input(format!(
+                "{}: model file not found",
+                path.display()
+            )));
         }
         let env = environment()?;
         let ort_err = |e: ort::Error| EvalError::Ort(format!("{}: {e}", path.display()));
@@ -120,7 +138,9 @@ impl OnnxModel {
             })
             .map_err(|e| ort_err(e.into()))?;
         if options.intra_threads > 0 {
-            builder = builder.with_intra_threads(options.intra_threads).map_err(|e| ort_err(e.into()))?;
+            builder = builder
+                .with_intra_threads(options.intra_threads)
+                .map_err(|e| ort_err(e.into()))?;
         }
         let session = builder.commit_from_file(path).map_err(ort_err)?;
         let metadata = {
@@ -130,10 +150,17 @@ impl OnnxModel {
         };
         for name in [OUTPUT_PER_STEP, OUTPUT_MEAN] {
             if !session.outputs().iter().any(|o| o.name() == name) {
-                return Err(EvalError::Input(format!("{}: the model has no output `{name}`", path.display())));
+                return Err(EvalError::Input(format!(
+                    "{}: the model has no output `{name}`",
+                    path.display()
+                )));
             }
         }
-        Ok(Self { session, metadata, path: path.to_path_buf() })
+        Ok(Self {
+            session,
+            metadata,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn metadata(&self) -> &ModelMetadata {
@@ -156,9 +183,16 @@ impl OnnxModel {
         let path = self.path.display().to_string();
         let ort_err = |e: ort::Error| EvalError::Ort(format!("{path}: {e}"));
         let input = TensorRef::from_array_view((shape, frames)).map_err(ort_err)?;
-        let outputs = self.session.run(ort::inputs![INPUT_FRAMES => input]).map_err(ort_err)?;
-        let (ps_shape, per_step) = outputs[OUTPUT_PER_STEP].try_extract_tensor::<f32>().map_err(ort_err)?;
-        let (mean_shape, mean) = outputs[OUTPUT_MEAN].try_extract_tensor::<f32>().map_err(ort_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![INPUT_FRAMES => input])
+            .map_err(ort_err)?;
+        let (ps_shape, per_step) = outputs[OUTPUT_PER_STEP]
+            .try_extract_tensor::<f32>()
+            .map_err(ort_err)?;
+        let (mean_shape, mean) = outputs[OUTPUT_MEAN]
+            .try_extract_tensor::<f32>()
+            .map_err(ort_err)?;
         let classes = m.classes.len();
         let want_ps = [m.time_steps as i64, shape[0] as i64, classes as i64];
         let want_mean = [shape[0] as i64, classes as i64];

@@ -38,7 +38,11 @@ fn fixture() -> Fixture {
 fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "asgl-eval failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "asgl-eval failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -65,27 +69,45 @@ fn evaluation_writes_consistent_reports_and_compares_with_candle() {
     assert!(stdout.contains("top-1"), "{stdout}");
 
     // Independent recomputation: the loader + ort, sample by sample, gives the same predictions.
-    let mut model = OnnxModel::load(&f.root.join("model.onnx"), &SessionOptions::default()).unwrap();
+    let mut model =
+        OnnxModel::load(&f.root.join("model.onnx"), &SessionOptions::default()).unwrap();
     let loader = Loader::open(f.root.join("data"), "test", LoaderConfig::eval(7)).unwrap();
     let mut expected = Vec::new();
     for batch in loader.epoch(0) {
         let batch = batch.unwrap();
         let out = model.run(&batch.data, batch.shape).unwrap();
         for b in 0..batch.len() {
-            expected.push((batch.keys[b].clone(), batch.labels[b], argmax(&out.mean[b * 5..(b + 1) * 5])));
+            expected.push((
+                batch.keys[b].clone(),
+                batch.labels[b],
+                argmax(&out.mean[b * 5..(b + 1) * 5]),
+            ));
         }
     }
     assert_eq!(expected.len(), 40);
-    let correct = expected.iter().filter(|(_, l, p)| *l as usize == *p).count();
+    let correct = expected
+        .iter()
+        .filter(|(_, l, p)| *l as usize == *p)
+        .count();
 
     let report = read_json(&out_dir.join("report.json"));
     assert_eq!(report["samples"], 40);
     assert_eq!(report["correct"].as_u64().unwrap() as usize, correct);
     let confusion: Vec<Vec<u64>> = serde_json::from_value(report["confusion"].clone()).unwrap();
     assert_eq!(confusion.iter().flatten().sum::<u64>(), 40);
-    let per_class_total: u64 = report["per_class"].as_array().unwrap().iter().map(|c| c["samples"].as_u64().unwrap()).sum();
+    let per_class_total: u64 = report["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["samples"].as_u64().unwrap())
+        .sum();
     assert_eq!(per_class_total, 40);
-    assert!(report["throughput"]["model_samples_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["throughput"]["model_samples_per_sec"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 
     let predictions = std::fs::read_to_string(out_dir.join("predictions.csv")).unwrap();
     let rows: Vec<&str> = predictions.lines().skip(1).collect();
@@ -101,7 +123,10 @@ fn evaluation_writes_consistent_reports_and_compares_with_candle() {
     let cmp = &report["compare"];
     assert_eq!(cmp["samples"], 40);
     let agreement = cmp["agreement"].as_f64().unwrap();
-    eprintln!("candle agreement {agreement}, max logit diff {}", cmp["max_abs_diff_logits"]);
+    eprintln!(
+        "candle agreement {agreement}, max logit diff {}",
+        cmp["max_abs_diff_logits"]
+    );
     assert!(agreement >= 0.95, "candle/ort agreement {agreement}");
     assert!(stdout.contains("identical predictions"), "{stdout}");
 }
@@ -112,10 +137,18 @@ fn dataset_prepared_differently_is_refused_unless_allowed() {
     let data = f.root.join("data");
     let mut info: serde_json::Value = read_json(&data.join("dataset.json"));
     info["params_hash"] = serde_json::json!("a-different-integration");
-    std::fs::write(data.join("dataset.json"), serde_json::to_vec_pretty(&info).unwrap()).unwrap();
+    std::fs::write(
+        data.join("dataset.json"),
+        serde_json::to_vec_pretty(&info).unwrap(),
+    )
+    .unwrap();
 
     let base = |cmd: &mut Command| {
-        cmd.arg("--model").arg(f.root.join("model.onnx")).arg("--data").arg(&data).arg("--quiet");
+        cmd.arg("--model")
+            .arg(f.root.join("model.onnx"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--quiet");
     };
     let mut refused = asgl_eval();
     base(&mut refused);
@@ -123,13 +156,19 @@ fn dataset_prepared_differently_is_refused_unless_allowed() {
     let out = refused.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("params_hash") && stderr.contains("a-different-integration"), "{stderr}");
+    assert!(
+        stderr.contains("params_hash") && stderr.contains("a-different-integration"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--allow-mismatch"), "{stderr}");
     assert!(!f.root.join("refused/report.json").exists());
 
     let mut allowed = asgl_eval();
     base(&mut allowed);
-    allowed.arg("--allow-mismatch").arg("--out").arg(f.root.join("allowed"));
+    allowed
+        .arg("--allow-mismatch")
+        .arg("--out")
+        .arg(f.root.join("allowed"));
     let stdout = run_ok(&mut allowed);
     assert!(stdout.contains("allowed mismatch"), "{stdout}");
     let report = read_json(&f.root.join("allowed/report.json"));
@@ -138,10 +177,17 @@ fn dataset_prepared_differently_is_refused_unless_allowed() {
     // A shape mismatch cannot be allowed.
     info["params_hash"] = serde_json::json!("test-params-hash");
     info["frames"] = serde_json::json!(6);
-    std::fs::write(data.join("dataset.json"), serde_json::to_vec_pretty(&info).unwrap()).unwrap();
+    std::fs::write(
+        data.join("dataset.json"),
+        serde_json::to_vec_pretty(&info).unwrap(),
+    )
+    .unwrap();
     let mut shape = asgl_eval();
     base(&mut shape);
-    shape.arg("--allow-mismatch").arg("--out").arg(f.root.join("shape"));
+    shape
+        .arg("--allow-mismatch")
+        .arg("--out")
+        .arg(f.root.join("shape"));
     let out = shape.output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("frames T"));
@@ -185,5 +231,8 @@ fn missing_onnx_runtime_names_the_fix() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ORT_DYLIB_PATH") && stderr.contains("provision-ort.sh"), "{stderr}");
+    assert!(
+        stderr.contains("ORT_DYLIB_PATH") && stderr.contains("provision-ort.sh"),
+        "{stderr}"
+    );
 }

@@ -17,14 +17,24 @@ use candle_core::{DType, Device};
 use common::*;
 
 fn load(path: &std::path::Path) -> OnnxModel {
-    OnnxModel::load(path, &SessionOptions { intra_threads: 1, optimize: true })
-        .unwrap_or_else(|e| panic!("ONNX Runtime is required for this test: {e}"))
+    OnnxModel::load(
+        path,
+        &SessionOptions {
+            intra_threads: 1,
+            optimize: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("ONNX Runtime is required for this test: {e}"))
 }
 
 #[test]
 fn golden_eval_cases_match_onnx_runtime_and_candle() {
     let cases = golden_cases("eval");
-    assert!(!cases.is_empty(), "no eval-mode golden case found in {}", golden_dir().display());
+    assert!(
+        !cases.is_empty(),
+        "no eval-mode golden case found in {}",
+        golden_dir().display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     for (name, json, tensors) in cases {
         let spec: NetSpec = serde_json::from_value(json.clone()).unwrap();
@@ -44,16 +54,39 @@ fn golden_eval_cases_match_onnx_runtime_and_candle() {
         let frames = swap_first_two(&input.data, t, b);
         let out = model.run(&frames, [b, t, c, h, w]).unwrap();
         let want = &tensors["expect.logits"].data;
-        assert_close(&out.per_step, want, atol, rtol, &format!("{name}: ort per-step logits vs golden"));
-        let want_mean: Vec<f32> =
-            (0..b * k).map(|i| (0..t).map(|s| want[s * b * k + i]).sum::<f32>() / t as f32).collect();
-        assert_close(&out.mean, &want_mean, atol, rtol, &format!("{name}: ort mean logits vs golden"));
+        assert_close(
+            &out.per_step,
+            want,
+            atol,
+            rtol,
+            &format!("{name}: ort per-step logits vs golden"),
+        );
+        let want_mean: Vec<f32> = (0..b * k)
+            .map(|i| (0..t).map(|s| want[s * b * k + i]).sum::<f32>() / t as f32)
+            .collect();
+        assert_close(
+            &out.mean,
+            &want_mean,
+            atol,
+            rtol,
+            &format!("{name}: ort mean logits vs golden"),
+        );
 
         // The candle network on the same tensors agrees with both.
         let network = Network::new(spec.clone(), DType::F32, &Device::Cpu, 0).unwrap();
-        network.load(&golden_dir().join(format!("{name}.safetensors"))).unwrap();
-        let candle = CandleReference::from_network(network).forward(&frames, [b, t, c, h, w]).unwrap();
-        assert_close(&candle.per_step, &out.per_step, atol, rtol, &format!("{name}: candle vs ort"));
+        network
+            .load(&golden_dir().join(format!("{name}.safetensors")))
+            .unwrap();
+        let candle = CandleReference::from_network(network)
+            .forward(&frames, [b, t, c, h, w])
+            .unwrap();
+        assert_close(
+            &candle.per_step,
+            &out.per_step,
+            atol,
+            rtol,
+            &format!("{name}: candle vs ort"),
+        );
     }
 }
 
@@ -80,8 +113,9 @@ fn random_network_agrees(spec: NetSpec, seed: u64) {
         assert_eq!(onnx.per_step.len(), t * b * k);
         for s in 0..b {
             samples += 1;
-            identical +=
-                usize::from(argmax(&onnx.mean[s * k..(s + 1) * k]) == argmax(&candle.mean[s * k..(s + 1) * k]));
+            identical += usize::from(
+                argmax(&onnx.mean[s * k..(s + 1) * k]) == argmax(&candle.mean[s * k..(s + 1) * k]),
+            );
         }
         for (o, r) in onnx.per_step.iter().zip(&candle.per_step) {
             elements += 1;
@@ -97,8 +131,14 @@ fn random_network_agrees(spec: NetSpec, seed: u64) {
         agreement,
         close_fraction
     );
-    assert!(agreement >= 0.99, "prediction agreement {agreement} below 99%");
-    assert!(close_fraction >= 0.99, "only {close_fraction} of the per-step logits agree within 1e-4");
+    assert!(
+        agreement >= 0.99,
+        "prediction agreement {agreement} below 99%"
+    );
+    assert!(
+        close_fraction >= 0.99,
+        "only {close_fraction} of the per-step logits agree within 1e-4"
+    );
 }
 
 #[test]
@@ -122,7 +162,13 @@ fn checkpoint_tensors_round_trip_through_safetensors_reader() {
     for v in network.vars() {
         let p = &params[&v.name];
         assert_eq!(p.shape, v.var.dims(), "{}", v.name);
-        let values = v.var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let values = v
+            .var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(p.data, values, "{}", v.name);
     }
 }

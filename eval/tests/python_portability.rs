@@ -51,12 +51,22 @@ fn python() -> PathBuf {
     let status = Command::new("bash")
         .arg(&script)
         .args(["onnx==1.23.2", "onnxruntime==1.31.1", "numpy"])
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(status.success(), "{} failed to provide onnx/onnxruntime (needs python3 + pip)", script.display());
-    let venv = std::env::var_os("SPIKETRAIN_VENV").map_or_else(|| repo_root().join(".venv"), PathBuf::from);
+    assert!(
+        status.success(),
+        "{} failed to provide onnx/onnxruntime (needs python3 + pip)",
+        script.display()
+    );
+    let venv = std::env::var_os("SPIKETRAIN_VENV")
+        .map_or_else(|| repo_root().join(".venv"), PathBuf::from);
     let python = venv.join("bin/python");
-    assert!(python.is_file(), "{} missing after scripts/pyenv.sh", python.display());
+    assert!(
+        python.is_file(),
+        "{} missing after scripts/pyenv.sh",
+        python.display()
+    );
     python
 }
 
@@ -65,17 +75,33 @@ fn write_f32(path: &Path, data: &[f32]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-fn check_in_python(python: &Path, dir: &Path, name: &str, spec: &NetSpec, params: &asgl_train::export::ParamMap) {
+fn check_in_python(
+    python: &Path,
+    dir: &Path,
+    name: &str,
+    spec: &NetSpec,
+    params: &asgl_train::export::ParamMap,
+) {
     let meta = test_metadata(spec);
     let model_path = dir.join(format!("{name}.onnx"));
     export_to_file(spec, params, &meta, &model_path).unwrap();
-    let mut model = OnnxModel::load(&model_path, &SessionOptions { intra_threads: 1, optimize: true })
-        .unwrap_or_else(|e| panic!("ONNX Runtime is required for this test: {e}"));
+    let mut model = OnnxModel::load(
+        &model_path,
+        &SessionOptions {
+            intra_threads: 1,
+            optimize: true,
+        },
+    )
+    .unwrap_or_else(|e| panic!("ONNX Runtime is required for this test: {e}"));
     let [c, h, w] = spec.input_shape;
     let shape = [3, spec.time_steps, c, h, w];
     let frames = random_frames(shape, 0.25, 99);
     let out = model.run(&frames, shape).unwrap();
-    let (input, per_step, mean) = (dir.join(format!("{name}.in")), dir.join(format!("{name}.ps")), dir.join(format!("{name}.mean")));
+    let (input, per_step, mean) = (
+        dir.join(format!("{name}.in")),
+        dir.join(format!("{name}.ps")),
+        dir.join(format!("{name}.mean")),
+    );
     write_f32(&input, &frames);
     write_f32(&per_step, &out.per_step);
     write_f32(&mean, &out.mean);
@@ -85,12 +111,23 @@ fn check_in_python(python: &Path, dir: &Path, name: &str, spec: &NetSpec, params
     });
     let case_path = dir.join(format!("{name}.json"));
     std::fs::write(&case_path, serde_json::to_vec(&case).unwrap()).unwrap();
-    let output = Command::new(python).arg("-c").arg(CHECK_SCRIPT).arg(&case_path).output().unwrap();
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(CHECK_SCRIPT)
+        .arg(&case_path)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{name}: Python onnx/onnxruntime check failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{name}: Python onnx/onnxruntime check failed:\n{stdout}\n{stderr}"
+    );
     eprintln!("{name}: {}", stdout.trim());
-    assert!(stdout.contains("\"ok\": true"), "{name}: unexpected output {stdout}");
+    assert!(
+        stdout.contains("\"ok\": true"),
+        "{name}: unexpected output {stdout}"
+    );
 }
 
 #[test]
@@ -103,7 +140,10 @@ fn exported_models_pass_onnx_checker_and_run_in_python_onnxruntime() {
         let spec: NetSpec = serde_json::from_value(json.clone()).unwrap();
         check_in_python(&python, tmp.path(), name, &spec, tensors);
     }
-    for (name, bn) in [("random_tdbn", LayerSpec::Bn), ("random_bntt", LayerSpec::Bntt)] {
+    for (name, bn) in [
+        ("random_tdbn", LayerSpec::Bn),
+        ("random_bntt", LayerSpec::Bntt),
+    ] {
         let spec = small_spec(4, 16, 6, bn, true);
         let (_, params) = random_checkpoint(&spec, &tmp.path().join(name), 3);
         check_in_python(&python, tmp.path(), name, &spec, &params);

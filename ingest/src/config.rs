@@ -50,7 +50,9 @@ impl std::str::FromStr for OrientationChoice {
         match s {
             "spikingjelly" | "sj" => Ok(OrientationChoice::Spikingjelly),
             "raw" => Ok(OrientationChoice::Raw),
-            other => Err(format!("unknown orientation '{other}' (expected spikingjelly or raw)")),
+            other => Err(format!(
+                "unknown orientation '{other}' (expected spikingjelly or raw)"
+            )),
         }
     }
 }
@@ -171,7 +173,9 @@ impl IngestConfig {
             split_by: merged.split_by.unwrap_or(SplitBy::Number),
             resize: merged.resize,
             split: merged.split.unwrap_or(CifarSplit::Sj90),
-            orientation: merged.orientation.unwrap_or(OrientationChoice::Spikingjelly),
+            orientation: merged
+                .orientation
+                .unwrap_or(OrientationChoice::Spikingjelly),
             keep_invalid: merged.keep_invalid.unwrap_or(false),
             shard_mb: merged.shard_mb.unwrap_or(64),
             zstd_level: merged.zstd_level.unwrap_or(3),
@@ -185,7 +189,10 @@ impl IngestConfig {
     /// Checks value ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.frames == 0 || self.frames > 10_000 {
-            return Err(ConfigError::Invalid(format!("frames = {} (expected 1..=10000)", self.frames)));
+            return Err(ConfigError::Invalid(format!(
+                "frames = {} (expected 1..=10000)",
+                self.frames
+            )));
         }
         if let Some(s) = self.resize {
             if s == 0 || s > SENSOR_SIDE {
@@ -198,7 +205,10 @@ impl IngestConfig {
             return Err(ConfigError::Invalid("shard-mb = 0".into()));
         }
         if !(-7..=22).contains(&self.zstd_level) {
-            return Err(ConfigError::Invalid(format!("zstd-level = {} (expected -7..=22)", self.zstd_level)));
+            return Err(ConfigError::Invalid(format!(
+                "zstd-level = {} (expected -7..=22)",
+                self.zstd_level
+            )));
         }
         Ok(())
     }
@@ -332,18 +342,40 @@ mod tests {
         .unwrap();
         let h = base.params().hash();
         let variants = [
-            IngestConfig { frames: 8, ..base.clone() },
-            IngestConfig { split_by: SplitBy::Time, ..base.clone() },
-            IngestConfig { resize: Some(48), ..base.clone() },
-            IngestConfig { split: CifarSplit::Tet, ..base.clone() },
-            IngestConfig { orientation: OrientationChoice::Raw, ..base.clone() },
-            IngestConfig { shard_mb: 1, ..base.clone() },
+            IngestConfig {
+                frames: 8,
+                ..base.clone()
+            },
+            IngestConfig {
+                split_by: SplitBy::Time,
+                ..base.clone()
+            },
+            IngestConfig {
+                resize: Some(48),
+                ..base.clone()
+            },
+            IngestConfig {
+                split: CifarSplit::Tet,
+                ..base.clone()
+            },
+            IngestConfig {
+                orientation: OrientationChoice::Raw,
+                ..base.clone()
+            },
+            IngestConfig {
+                shard_mb: 1,
+                ..base.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.params().hash(), h, "{v:?}");
         }
         // Paths and threads do not change the output.
-        let same = IngestConfig { jobs: 3, input: "elsewhere".into(), ..base.clone() };
+        let same = IngestConfig {
+            jobs: 3,
+            input: "elsewhere".into(),
+            ..base.clone()
+        };
         assert_eq!(same.params().hash(), h);
     }
 }

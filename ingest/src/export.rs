@@ -34,9 +34,7 @@ pub enum ExportError {
 /// Relative `.npz` path for a record key (`<split>/<class>/<name>`).
 pub fn npz_path_for_key(key: &str) -> Result<PathBuf, ExportError> {
     let rel = PathBuf::from(format!("{key}.npz"));
-    let safe = rel
-        .components()
-        .all(|c| matches!(c, Component::Normal(_)));
+    let safe = rel.components().all(|c| matches!(c, Component::Normal(_)));
     if !safe || key.is_empty() {
         return Err(ExportError::UnsafeKey(key.to_string()));
     }
@@ -44,7 +42,11 @@ pub fn npz_path_for_key(key: &str) -> Result<PathBuf, ExportError> {
 }
 
 /// Writes one `.npz` with key `frames` atomically.
-pub fn write_frames_npz(path: &Path, shape: [usize; 4], values: Vec<f32>) -> Result<(), ExportError> {
+pub fn write_frames_npz(
+    path: &Path,
+    shape: [usize; 4],
+    values: Vec<f32>,
+) -> Result<(), ExportError> {
     let werr = |reason: String| ExportError::Write {
         path: path.to_path_buf(),
         reason,
@@ -58,7 +60,8 @@ pub fn write_frames_npz(path: &Path, shape: [usize; 4], values: Vec<f32>) -> Res
     let result = (|| {
         let file = std::fs::File::create(&tmp).map_err(|e| werr(e.to_string()))?;
         let mut npz = NpzWriter::new_compressed(file);
-        npz.add_array("frames", &array).map_err(|e| werr(e.to_string()))?;
+        npz.add_array("frames", &array)
+            .map_err(|e| werr(e.to_string()))?;
         let file = npz.finish().map_err(|e| werr(e.to_string()))?;
         file.sync_all().map_err(|e| werr(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| werr(e.to_string()))

@@ -33,14 +33,17 @@ struct Values<T> {
 fn strings(df: &DataFrame, name: &str) -> Result<Values<String>, InspectError> {
     let c = df.column(name)?.str()?;
     Ok(Values {
-        values: c.into_iter().map(|v| v.unwrap_or_default().to_string()).collect(),
+        values: (0..c.len())
+            .map(|i| c.get(i).unwrap_or_default().to_string())
+            .collect(),
     })
 }
 
 fn numbers(df: &DataFrame, name: &str) -> Result<Values<f64>, InspectError> {
     let c = df.column(name)?.cast(&DataType::Float64)?;
+    let c = c.f64()?;
     Ok(Values {
-        values: c.f64()?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+        values: (0..c.len()).map(|i| c.get(i).unwrap_or(f64::NAN)).collect(),
     })
 }
 
@@ -75,7 +78,9 @@ pub fn stats(dir: &Path) -> Result<String, InspectError> {
     let t_start = numbers(&df, "t_start")?;
     let t_end = numbers(&df, "t_end")?;
     for (name, split_info) in &info.splits {
-        let rows: Vec<usize> = (0..split.values.len()).filter(|&i| &split.values[i] == name).collect();
+        let rows: Vec<usize> = (0..split.values.len())
+            .filter(|&i| &split.values[i] == name)
+            .collect();
         let _ = writeln!(
             s,
             "\nsplit {name}: {} samples in {} shard(s)",
@@ -84,8 +89,15 @@ pub fn stats(dir: &Path) -> Result<String, InspectError> {
         );
         let mut per_class: BTreeMap<usize, (String, usize)> = BTreeMap::new();
         for &i in &rows {
-            let label = info.classes.iter().position(|c| *c == class.values[i]).unwrap_or(usize::MAX);
-            per_class.entry(label).or_insert_with(|| (class.values[i].clone(), 0)).1 += 1;
+            let label = info
+                .classes
+                .iter()
+                .position(|c| *c == class.values[i])
+                .unwrap_or(usize::MAX);
+            per_class
+                .entry(label)
+                .or_insert_with(|| (class.values[i].clone(), 0))
+                .1 += 1;
         }
         for (label, (cname, n)) in &per_class {
             let _ = writeln!(s, "  {label:>3} {cname:<28} {n}");
@@ -108,7 +120,10 @@ pub fn stats(dir: &Path) -> Result<String, InspectError> {
                 report.recordings_ok, report.recordings_failed
             );
             for f in &report.failures {
-                let offset = f.offset.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+                let offset = f
+                    .offset
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "-".into());
                 let _ = writeln!(s, "  FAILED {} (offset {offset}): {}", f.file, f.reason);
             }
         }
@@ -143,8 +158,13 @@ pub fn render_frames(values: &[f32], shape: [usize; 4], scale: u32) -> image::Rg
     let tile_w = w as u32 * scale;
     let width = (t as u32) * tile_w + (t.saturating_sub(1) as u32) * gap;
     let height = h as u32 * scale;
-    let mut img = image::RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([64, 64, 64]));
-    let max = values.iter().copied().fold(0f32, f32::max).max(f32::MIN_POSITIVE);
+    let mut img =
+        image::RgbImage::from_pixel(width.max(1), height.max(1), image::Rgb([64, 64, 64]));
+    let max = values
+        .iter()
+        .copied()
+        .fold(0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
     for f in 0..t {
         for y in 0..h {
             for x in 0..w {
@@ -183,9 +203,13 @@ pub fn render_sample_png(dir: &Path, index: usize, png: &Path) -> Result<String,
     let scale = (192 / shape[3].max(1)).max(1) as u32;
     let img = render_frames(&values, shape, scale);
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageOutputFormat::Png)
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageOutputFormat::Png,
+    )
+    .map_err(|e| InspectError::Other(format!("{}: {e}", png.display())))?;
+    crate::fsutil::write_atomic(png, &bytes)
         .map_err(|e| InspectError::Other(format!("{}: {e}", png.display())))?;
-    crate::fsutil::write_atomic(png, &bytes).map_err(|e| InspectError::Other(format!("{}: {e}", png.display())))?;
     Ok(id)
 }
 

@@ -60,13 +60,20 @@ pub fn parse_labels_csv(file: &Path, text: &str) -> Result<Vec<LabelWindow>, Lab
             header_seen = true;
             // SpikingJelly skips the first row whatever it holds; require it to be
             // non-numeric so a missing header does not silently drop a window.
-            if line.split(',').next().is_some_and(|f| f.trim().parse::<i64>().is_err()) {
+            if line
+                .split(',')
+                .next()
+                .is_some_and(|f| f.trim().parse::<i64>().is_err())
+            {
                 continue;
             }
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != 3 {
-            return Err(err(idx + 1, format!("expected 3 fields, found {}", fields.len())));
+            return Err(err(
+                idx + 1,
+                format!("expected 3 fields, found {}", fields.len()),
+            ));
         }
         let num = |s: &str| {
             s.parse::<i64>()
@@ -74,7 +81,10 @@ pub fn parse_labels_csv(file: &Path, text: &str) -> Result<Vec<LabelWindow>, Lab
         };
         let (class, start, end) = (num(fields[0])?, num(fields[1])?, num(fields[2])?);
         if !(1..=GESTURE_CLASSES as i64).contains(&class) {
-            return Err(err(idx + 1, format!("class {class} outside 1..={GESTURE_CLASSES}")));
+            return Err(err(
+                idx + 1,
+                format!("class {class} outside 1..={GESTURE_CLASSES}"),
+            ));
         }
         let label = (class - 1) as usize;
         windows.push(LabelWindow {
@@ -168,6 +178,9 @@ mod tests {
 
     #[test]
     fn trials_list_strips() {
-        assert_eq!(parse_trials_list("a.aedat\r\n\n b.aedat \n"), vec!["a.aedat", "b.aedat"]);
+        assert_eq!(
+            parse_trials_list("a.aedat\r\n\n b.aedat \n"),
+            vec!["a.aedat", "b.aedat"]
+        );
     }
 }

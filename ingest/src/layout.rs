@@ -68,7 +68,10 @@ impl DatasetKind {
 
     /// Whether the `--split` choice applies.
     pub fn is_cifar(self) -> bool {
-        matches!(self, DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4)
+        matches!(
+            self,
+            DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4
+        )
     }
 }
 
@@ -150,7 +153,9 @@ impl std::str::FromStr for CifarSplit {
             "sj90" => Ok(CifarSplit::Sj90),
             "tebn" => Ok(CifarSplit::Tebn),
             "tet" => Ok(CifarSplit::Tet),
-            other => Err(format!("unknown split '{other}' (expected sj90, tebn or tet)")),
+            other => Err(format!(
+                "unknown split '{other}' (expected sj90, tebn or tet)"
+            )),
         }
     }
 }
@@ -244,9 +249,8 @@ fn relative_id(root: &Path, path: &Path) -> String {
 }
 
 fn read_text(path: &Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -345,11 +349,19 @@ pub fn assign_cifar_split(names: &[String], split: CifarSplit) -> Vec<(String, O
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let assigned = match split {
-                CifarSplit::Sj90 => Some(if pos < train_count { Split::Train } else { Split::Test }),
-                CifarSplit::Tebn => cifar_file_index(&stem)
-                    .map(|k| if k < 100 { Split::Test } else { Split::Train }),
-                CifarSplit::Tet => cifar_file_index(&stem)
-                    .map(|k| if k < 900 { Split::Train } else { Split::Test }),
+                CifarSplit::Sj90 => Some(if pos < train_count {
+                    Split::Train
+                } else {
+                    Split::Test
+                }),
+                CifarSplit::Tebn => {
+                    cifar_file_index(&stem)
+                        .map(|k| if k < 100 { Split::Test } else { Split::Train })
+                }
+                CifarSplit::Tet => {
+                    cifar_file_index(&stem)
+                        .map(|k| if k < 900 { Split::Train } else { Split::Test })
+                }
             };
             (name, assigned)
         })
@@ -434,10 +446,7 @@ fn discover_hdf5(input: &Path) -> std::io::Result<Discovered> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(input)?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| {
-                p.extension()
-                    .is_some_and(|e| e == "hdf5" || e == "h5")
-            })
+            .filter(|p| p.extension().is_some_and(|e| e == "hdf5" || e == "h5"))
             .collect();
         v.sort();
         v
@@ -483,9 +492,16 @@ mod tests {
 
     #[test]
     fn tebn_and_tet_by_index() {
-        let files = names(&["c_0.aedat", "c_99.aedat", "c_100.aedat", "c_899.aedat", "c_900.aedat"]);
+        let files = names(&[
+            "c_0.aedat",
+            "c_99.aedat",
+            "c_100.aedat",
+            "c_899.aedat",
+            "c_900.aedat",
+        ]);
         let tebn: Vec<_> = assign_cifar_split(&files, CifarSplit::Tebn);
-        let get = |v: &[(String, Option<Split>)], n: &str| v.iter().find(|(m, _)| m == n).unwrap().1;
+        let get =
+            |v: &[(String, Option<Split>)], n: &str| v.iter().find(|(m, _)| m == n).unwrap().1;
         assert_eq!(get(&tebn, "c_0.aedat"), Some(Split::Test));
         assert_eq!(get(&tebn, "c_99.aedat"), Some(Split::Test));
         assert_eq!(get(&tebn, "c_100.aedat"), Some(Split::Train));

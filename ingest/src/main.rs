@@ -19,7 +19,11 @@ use dvs_ingest::SplitBy;
 use rayon::prelude::*;
 
 #[derive(Parser)]
-#[command(name = "dvs-ingest", version, about = "Event-camera recordings to frame datasets")]
+#[command(
+    name = "dvs-ingest",
+    version,
+    about = "Event-camera recordings to frame datasets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -183,7 +187,11 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
             summary.params_hash
         );
     } else {
-        let samples: Vec<String> = summary.samples.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let samples: Vec<String> = summary
+            .samples
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
         println!(
             "wrote {} ({}; {} recordings, {} resumed, {} failed; {:.1} M events in {secs:.2} s; params_hash {})",
             summary.output.display(),
@@ -196,7 +204,10 @@ fn cmd_run(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     for f in &summary.failures {
-        let offset = f.offset.map(|o| o.to_string()).unwrap_or_else(|| "-".into());
+        let offset = f
+            .offset
+            .map(|o| o.to_string())
+            .unwrap_or_else(|| "-".into());
         eprintln!("FAILED {} (offset {offset}): {}", f.file, f.reason);
     }
     Ok(if summary.failures.is_empty() {
@@ -211,7 +222,8 @@ fn pool(jobs: usize) -> Result<rayon::ThreadPool> {
 }
 
 fn cmd_export(args: &ExportArgs) -> Result<ExitCode> {
-    let n = pool(args.jobs)?.install(|| dvs_ingest::export::export_npz(&args.dataset, &args.output))?;
+    let n =
+        pool(args.jobs)?.install(|| dvs_ingest::export::export_npz(&args.dataset, &args.output))?;
     println!("wrote {n} .npz files under {}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -220,7 +232,11 @@ fn cmd_inspect(args: &InspectArgs) -> Result<ExitCode> {
     print!("{}", dvs_ingest::inspect::stats(&args.dataset)?);
     if let Some(png) = &args.png {
         let id = dvs_ingest::inspect::render_sample_png(&args.dataset, args.sample, png)?;
-        println!("rendered sample {} ({id}) to {}", args.sample, png.display());
+        println!(
+            "rendered sample {} ({id}) to {}",
+            args.sample,
+            png.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -229,8 +245,16 @@ fn cmd_bench(args: &BenchArgs) -> Result<ExitCode> {
     let config = args.run.effective()?;
     let found = discover(config.dataset, &config.input, config.split)
         .with_context(|| format!("listing {}", config.input.display()))?;
-    let files: Vec<_> = found.recordings.iter().map(|r| (r.path.clone(), r.format, r.plan.clone())).collect();
-    let bytes: u64 = files.iter().filter_map(|(p, _, _)| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+    let files: Vec<_> = found
+        .recordings
+        .iter()
+        .map(|r| (r.path.clone(), r.format, r.plan.clone()))
+        .collect();
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|(p, _, _)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
     let pool = pool(config.jobs)?;
     let options = config.decode_options();
     let best = |f: &dyn Fn() -> Result<u64>| -> Result<(f64, u64)> {
@@ -277,12 +301,26 @@ fn cmd_bench(args: &BenchArgs) -> Result<ExitCode> {
         std::fs::remove_dir_all(&out).ok();
         Ok(summary.recordings_ok as u64)
     })?;
-    println!("recordings {} | {:.1} MB | {} events | jobs {}", files.len(), bytes as f64 / 1e6, events, pool.current_num_threads());
+    println!(
+        "recordings {} | {:.1} MB | {} events | jobs {}",
+        files.len(),
+        bytes as f64 / 1e6,
+        events,
+        pool.current_num_threads()
+    );
     println!("{:<28} {:>10} {:>14}", "stage", "seconds", "M events/s");
-    for (name, s) in [("read raw files", read_s), ("decode (read_all)", decode_s), ("full ingest (run)", ingest_s)] {
+    for (name, s) in [
+        ("read raw files", read_s),
+        ("decode (read_all)", decode_s),
+        ("full ingest (run)", ingest_s),
+    ] {
         println!("{name:<28} {s:>10.3} {:>14.1}", events as f64 / s / 1e6);
     }
-    println!("ingest / read = {:.2}x, ingest / decode = {:.2}x", ingest_s / read_s, ingest_s / decode_s);
+    println!(
+        "ingest / read = {:.2}x, ingest / decode = {:.2}x",
+        ingest_s / read_s,
+        ingest_s / decode_s
+    );
     Ok(ExitCode::SUCCESS)
 }
 

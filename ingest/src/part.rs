@@ -96,7 +96,13 @@ fn part_err(path: &Path, reason: impl Into<String>) -> PartError {
 pub fn part_file_name(recording_id: &str) -> String {
     let flat: String = recording_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{flat}-{:016x}.part", xxh3_64(recording_id.as_bytes()))
 }
@@ -104,8 +110,12 @@ pub fn part_file_name(recording_id: &str) -> String {
 fn to_bytes(frames: &FrameBuf) -> Vec<u8> {
     let mut out = Vec::with_capacity(frames.len() * 4);
     match frames {
-        FrameBuf::Counts(c) => c.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        FrameBuf::Float(f) => f.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        FrameBuf::Counts(c) => c
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        FrameBuf::Float(f) => f
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
     }
     out
 }

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use dvs_frames::{DatasetInfo, Dtype, EncodedRecord, FrameData, SampleRecord, ShardSetWriter, SplitInfo};
+use dvs_frames::{
+    DatasetInfo, Dtype, EncodedRecord, FrameData, SampleRecord, ShardSetWriter, SplitInfo,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -107,7 +109,10 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         let existing = DatasetInfo::read(out)?;
         if existing.params_hash == hash {
             let report = ErrorsReport::read(out).unwrap_or_default();
-            tracing::info!("{} is already complete (params_hash {hash}); nothing to do", out.display());
+            tracing::info!(
+                "{} is already complete (params_hash {hash}); nothing to do",
+                out.display()
+            );
             return Ok(RunSummary {
                 output: out.clone(),
                 up_to_date: true,
@@ -160,7 +165,16 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         .map_err(|e| io_err(out, e))?;
 
     // Phase 1: one part per recording.
-    let phase1 = pool.install(|| phase1(config, &params, &hash, &work, &discovered.recordings, show_progress));
+    let phase1 = pool.install(|| {
+        phase1(
+            config,
+            &params,
+            &hash,
+            &work,
+            &discovered.recordings,
+            show_progress,
+        )
+    });
     failures.extend(phase1.failures);
     failures.sort();
 
@@ -189,7 +203,9 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         recordings_failed: failures.len(),
         failures: failures.clone(),
     };
-    report.write(out).map_err(|e| io_err(&out.join("errors.json"), e))?;
+    report
+        .write(out)
+        .map_err(|e| io_err(&out.join("errors.json"), e))?;
     let (height, width) = params.output_hw();
     let info = DatasetInfo {
         format_version: DatasetInfo::FORMAT_VERSION,
@@ -198,7 +214,11 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         frames: params.frames,
         height,
         width,
-        dtype: dtype.unwrap_or(if params.resize.is_some() { Dtype::F32 } else { Dtype::U8 }),
+        dtype: dtype.unwrap_or(if params.resize.is_some() {
+            Dtype::F32
+        } else {
+            Dtype::U8
+        }),
         params: params.to_json(),
         params_hash: hash.clone(),
         splits: splits.clone(),
@@ -281,8 +301,8 @@ fn progress_bar(len: u64, show: bool, unit: &str) -> ProgressBar {
         ProgressStyle::with_template(&format!(
             "{{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}}, eta {{eta}})"
         ))
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar
 }
@@ -312,20 +332,35 @@ fn phase1(
                 let source = SourceFingerprint::of(&rec.path)
                     .map_err(|e| RecordingFailure::new(&rec.id, None, e.to_string()))?;
                 if let Ok(header) = part::read_part_header(&path) {
-                    if header.params_hash == hash && header.recording == rec.id && header.source == source {
+                    if header.params_hash == hash
+                        && header.recording == rec.id
+                        && header.source == source
+                    {
                         return Ok(Outcome::Done(path.clone(), true));
                     }
                 }
                 let done = process_recording(rec, config.dataset, params, &options)?;
                 events.fetch_add(done.events_decoded, Ordering::Relaxed);
-                part::write_part(&path, hash, &rec.id, source, done.events_decoded, &done.samples)
-                    .map_err(|e| RecordingFailure::new(&rec.id, None, format!("writing work part: {e}")))?;
+                part::write_part(
+                    &path,
+                    hash,
+                    &rec.id,
+                    source,
+                    done.events_decoded,
+                    &done.samples,
+                )
+                .map_err(|e| {
+                    RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
+                })?;
                 Ok(Outcome::Done(path.clone(), false))
             })()
             .unwrap_or_else(Outcome::Failed);
             bar.inc(1);
             let secs = started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!("{:.1} M events/s", events.load(Ordering::Relaxed) as f64 / secs / 1e6));
+            bar.set_message(format!(
+                "{:.1} M events/s",
+                events.load(Ordering::Relaxed) as f64 / secs / 1e6
+            ));
             (rec.id.clone(), outcome)
         })
         .collect();
@@ -367,7 +402,10 @@ fn phase2(
     index.sort_by(|a, b| {
         (a.0.meta.split, &a.0.meta.sample_id).cmp(&(b.0.meta.split, &b.0.meta.sample_id))
     });
-    if let Some(w) = index.windows(2).find(|w| w[0].0.meta.sample_id == w[1].0.meta.sample_id) {
+    if let Some(w) = index
+        .windows(2)
+        .find(|w| w[0].0.meta.sample_id == w[1].0.meta.sample_id)
+    {
         return Err(IngestError::DuplicateSample(w[0].0.meta.sample_id.clone()));
     }
     let (height, width) = params.output_hw();
@@ -378,16 +416,23 @@ fn phase2(
     let target = config.shard_mb.saturating_mul(1 << 20);
     let chunk = (rayon::current_num_threads() * 8).max(8);
     for split in [Split::Train, Split::Test] {
-        let samples: Vec<&(PartSample, PathBuf)> = index.iter().filter(|s| s.0.meta.split == split).collect();
+        let samples: Vec<&(PartSample, PathBuf)> =
+            index.iter().filter(|s| s.0.meta.split == split).collect();
         if samples.is_empty() {
             continue;
         }
-        let mut writer = ShardSetWriter::create(&out.join(split.as_str()), "shard", target, config.zstd_level)?;
+        let mut writer = ShardSetWriter::create(
+            &out.join(split.as_str()),
+            "shard",
+            target,
+            config.zstd_level,
+        )?;
         for batch in samples.chunks(chunk) {
             let encoded: Vec<Result<EncodedRecord, IngestError>> = batch
                 .par_iter()
                 .map(|(sample, path)| {
-                    let frames = part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
+                    let frames =
+                        part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
                     let data = match &frames {
                         FrameBuf::Counts(c) => FrameData::Counts(c),
                         FrameBuf::Float(f) => FrameData::Float(f),

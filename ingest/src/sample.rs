@@ -88,8 +88,15 @@ pub fn frames_for(events: &Events, params: &IngestParams) -> Result<(FrameBuf, u
         height: params.sensor_height,
         width: params.sensor_width,
     };
-    let integrated = integrate(&events.t, &events.x, &events.y, &events.p, params.split_by, geometry)
-        .map_err(|e| e.to_string())?;
+    let integrated = integrate(
+        &events.t,
+        &events.x,
+        &events.y,
+        &events.p,
+        params.split_by,
+        geometry,
+    )
+    .map_err(|e| e.to_string())?;
     let frames = match params.resize {
         Some(side) => FrameBuf::Float(area_resize(
             &integrated.counts,
@@ -116,7 +123,8 @@ pub fn process_recording(
     params: &IngestParams,
     options: &DecodeOptions,
 ) -> Result<RecordingSamples, RecordingFailure> {
-    let fail = |offset: Option<u64>, reason: String| RecordingFailure::new(&recording.id, offset, reason);
+    let fail =
+        |offset: Option<u64>, reason: String| RecordingFailure::new(&recording.id, offset, reason);
     let class_names = kind.class_names();
     let class_name = |label: u32| {
         class_names
@@ -162,7 +170,13 @@ pub fn process_recording(
             let sorted = events.t.windows(2).all(|w| w[0] <= w[1]);
             for w in windows {
                 let cut = cut_window(&events, w.start, w.end, sorted);
-                push(format!("{trial}_{}", w.k), w.label, *split, (w.start, w.end), &cut)?;
+                push(
+                    format!("{trial}_{}", w.k),
+                    w.label,
+                    *split,
+                    (w.start, w.end),
+                    &cut,
+                )?;
             }
             events.len() as u64
         }

@@ -7,15 +7,18 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use dvs_ingest::decode::{
-    self, aedat4::Compression, read_all, read_all_bytes, read_hdf5_samples, synth, DecodeOptions, ErrorKind,
-    Events, Format, Orientation, TimestampResetPolicy,
+    self, aedat4::Compression, read_all, read_all_bytes, read_hdf5_samples, synth, DecodeOptions,
+    ErrorKind, Events, Format, Orientation, TimestampResetPolicy,
 };
 use ndarray::{Array1, Ix1, OwnedRepr};
 use ndarray_npy::NpzReader;
 use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/events"
+    ));
     assert!(dir.is_dir(), "fixture folder {} is missing", dir.display());
     dir
 }
@@ -76,7 +79,10 @@ fn assert_same(got: &Events, want: &Events, what: &str) {
     ] {
         if !eq {
             let i = (0..got.len())
-                .find(|&i| (got.t[i], got.x[i], got.y[i], got.p[i]) != (want.t[i], want.x[i], want.y[i], want.p[i]))
+                .find(|&i| {
+                    (got.t[i], got.x[i], got.y[i], got.p[i])
+                        != (want.t[i], want.x[i], want.y[i], want.p[i])
+                })
                 .unwrap_or(0);
             panic!(
                 "{what}: column {col} differs; first at {i}: got ({}, {}, {}, {}) want ({}, {}, {}, {})",
@@ -103,7 +109,11 @@ fn every_manifest_file_decodes_to_its_expected_events() {
         let rel = f["path"].as_str().unwrap();
         let path = root.join(rel);
         let format = manifest_format(f["format"].as_str().unwrap());
-        assert_eq!(Format::detect_file(&path).unwrap(), format, "{rel}: detected format");
+        assert_eq!(
+            Format::detect_file(&path).unwrap(),
+            format,
+            "{rel}: detected format"
+        );
         let mut z = npz(&root.join(f["expected"].as_str().unwrap()));
         if format == Format::Hdf5 {
             let samples = read_hdf5_samples(&path).unwrap_or_else(|e| panic!("{e}"));
@@ -114,19 +124,44 @@ fn every_manifest_file_decodes_to_its_expected_events() {
             assert_eq!(samples.len(), train_keys.len() + test_keys.len());
             for s in &samples {
                 let k: i64 = s.key.parse().unwrap();
-                assert_eq!(s.train, train_keys.iter().any(|&t| t == k), "{rel} key {k}: split");
+                assert_eq!(
+                    s.train,
+                    train_keys.iter().any(|&t| t == k),
+                    "{rel} key {k}: split"
+                );
                 let want = expected_events(&mut z, &format!("k{k}_"));
                 assert_same(&s.events, &want, &format!("{rel} key {k}"));
-                let label = arr::<i64>(&mut z, &format!("k{k}_label"));
-                assert_eq!(s.label as i64, label[0], "{rel} key {k}: label");
-                assert_eq!(s.events.len() as u64, keys[&s.key]["events"].as_u64().unwrap());
+                // Stored as a scalar of whatever integer width the writer used.
+                let name = format!("k{k}_label");
+                let label = z
+                    .by_name::<OwnedRepr<i64>, ndarray::IxDyn>(&name)
+                    .map(|a| a.iter().next().copied())
+                    .or_else(|_| {
+                        z.by_name::<OwnedRepr<u8>, ndarray::IxDyn>(&name)
+                            .map(|a| a.iter().next().map(|&v| v as i64))
+                    })
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(Some(s.label as i64), label, "{rel} key {k}: label");
+                assert_eq!(
+                    s.label as u64,
+                    keys[&s.key]["label"].as_u64().unwrap(),
+                    "{rel} key {k}: manifest label"
+                );
+                assert_eq!(
+                    s.events.len() as u64,
+                    keys[&s.key]["events"].as_u64().unwrap()
+                );
             }
             continue;
         }
         let got = read_all(&path, format, &raw_options()).unwrap_or_else(|e| panic!("{e}"));
         let want = expected_events(&mut z, "");
         assert_same(&got, &want, rel);
-        assert_eq!(got.len() as u64, f["events"].as_u64().unwrap(), "{rel}: manifest event count");
+        assert_eq!(
+            got.len() as u64,
+            f["events"].as_u64().unwrap(),
+            "{rel}: manifest event count"
+        );
     }
 }
 
@@ -154,7 +189,11 @@ fn aedat2_spikingjelly_orientation_matches_spikingjelly_minus_external_records()
             orientation: Orientation::SpikingJelly,
             ..DecodeOptions::default()
         };
-        assert_eq!(DecodeOptions::default().orientation, Orientation::SpikingJelly, "documented default");
+        assert_eq!(
+            DecodeOptions::default().orientation,
+            Orientation::SpikingJelly,
+            "documented default"
+        );
         let got = read_all(&root.join(rel), Format::Aedat2, &opts).unwrap();
         assert_same(&got, &want, rel);
         checked += 1;
@@ -170,7 +209,12 @@ fn every_broken_file_gives_an_error_with_file_offset_and_reason() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| (b["path"].as_str().unwrap().to_string(), manifest_format(b["format"].as_str().unwrap())))
+        .map(|b| {
+            (
+                b["path"].as_str().unwrap().to_string(),
+                manifest_format(b["format"].as_str().unwrap()),
+            )
+        })
         .collect();
     let dir = root.join("broken");
     let mut seen = 0;
@@ -194,11 +238,21 @@ fn every_broken_file_gives_an_error_with_file_offset_and_reason() {
         };
         assert_eq!(err.file, path, "{name}: error names the file");
         let shown = err.to_string();
-        assert!(shown.starts_with(&format!("{}: offset {}: ", path.display(), err.offset)), "{shown}");
-        assert!(err.offset <= len, "{name}: offset {} beyond file length {len}", err.offset);
+        assert!(
+            shown.starts_with(&format!("{}: offset {}: ", path.display(), err.offset)),
+            "{shown}"
+        );
+        assert!(
+            err.offset <= len,
+            "{name}: offset {} beyond file length {len}",
+            err.offset
+        );
         assert!(!err.reason.is_empty());
         assert!(
-            matches!(err.kind, ErrorKind::Header | ErrorKind::Truncated | ErrorKind::Corrupt),
+            matches!(
+                err.kind,
+                ErrorKind::Header | ErrorKind::Truncated | ErrorKind::Corrupt
+            ),
             "{name}: {shown}"
         );
         // Every broken file that is not a header problem fails after the header.
@@ -207,7 +261,10 @@ fn every_broken_file_gives_an_error_with_file_offset_and_reason() {
         }
         seen += 1;
     }
-    assert!(seen >= listed.len() && seen > 0, "broken/ holds fewer files than the manifest lists");
+    assert!(
+        seen >= listed.len() && seen > 0,
+        "broken/ holds fewer files than the manifest lists"
+    );
 }
 
 #[test]
@@ -220,7 +277,10 @@ fn aedat4_matches_the_aedat_crate_on_every_manifest_file() {
             continue;
         }
         let path = root.join(f["path"].as_str().unwrap());
-        assert_eq!(aedat_crate_events(&path), read_all(&path, Format::Aedat4, &DecodeOptions::default()).unwrap());
+        assert_eq!(
+            aedat_crate_events(&path),
+            read_all(&path, Format::Aedat4, &DecodeOptions::default()).unwrap()
+        );
         checked += 1;
     }
     assert!(checked > 0);
@@ -242,7 +302,8 @@ fn aedat_crate_events(path: &Path) -> Events {
         if packet.stream_id != stream {
             continue;
         }
-        let evts = aedat::events_generated::size_prefixed_root_as_event_packet(&packet.buffer).unwrap();
+        let evts =
+            aedat::events_generated::size_prefixed_root_as_event_packet(&packet.buffer).unwrap();
         for e in evts.elements().unwrap_or_default() {
             out.push(e.t(), e.x() as u16, e.y() as u16, e.on() as u8);
         }
@@ -262,11 +323,17 @@ fn synthetic_aedat4_round_trips_and_matches_the_aedat_crate() {
     ] {
         // 6000 events = 96 KB per packet: more than one 64 KiB LZ4 block.
         let bytes = synth::aedat4_bytes(&events, 6000, compression, blocks, 3, true);
-        let path = dir.path().join(format!("{compression:?}-{blocks:?}.aedat4"));
+        let path = dir
+            .path()
+            .join(format!("{compression:?}-{blocks:?}.aedat4"));
         std::fs::write(&path, &bytes).unwrap();
         let ours = read_all(&path, Format::Aedat4, &DecodeOptions::default()).unwrap();
         assert_eq!(ours, events, "{compression:?} {blocks:?}");
-        assert_eq!(aedat_crate_events(&path), events, "aedat crate, {compression:?} {blocks:?}");
+        assert_eq!(
+            aedat_crate_events(&path),
+            events,
+            "aedat crate, {compression:?} {blocks:?}"
+        );
     }
 }
 
@@ -274,10 +341,22 @@ fn synthetic_aedat4_round_trips_and_matches_the_aedat_crate() {
 fn synthetic_aedat2_and_aedat31_round_trip() {
     let events = synth::random_events(50_000, 3, 1_000);
     let bytes = synth::aedat2_bytes(&events, 1000);
-    let got = read_all_bytes(Path::new("mem.aedat"), &bytes, Format::Aedat2, &raw_options()).unwrap();
+    let got = read_all_bytes(
+        Path::new("mem.aedat"),
+        &bytes,
+        Format::Aedat2,
+        &raw_options(),
+    )
+    .unwrap();
     assert_eq!(got, events);
     let bytes = synth::aedat31_bytes(&events, 4096);
-    let got = read_all_bytes(Path::new("mem.aedat"), &bytes, Format::Aedat31, &DecodeOptions::default()).unwrap();
+    let got = read_all_bytes(
+        Path::new("mem.aedat"),
+        &bytes,
+        Format::Aedat31,
+        &DecodeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(got, events);
 }
 
@@ -312,7 +391,13 @@ fn aedat31_timestamp_overflow_is_shift_31() {
         (1, 1, vec![pol(5, 6, 1, 7)]),
         (1, 3, vec![pol(127, 127, 0, 9)]),
     ]);
-    let ev = read_all_bytes(Path::new("ovf.aedat"), &file, Format::Aedat31, &DecodeOptions::default()).unwrap();
+    let ev = read_all_bytes(
+        Path::new("ovf.aedat"),
+        &file,
+        Format::Aedat31,
+        &DecodeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(ev.t, vec![5, 0x7FFF_FFFF, (1 << 31) | 7, (3i64 << 31) | 9]);
     assert_eq!(ev.x, vec![1, 3, 5, 127]);
     assert_eq!(ev.y, vec![2, 4, 6, 127]);
@@ -360,13 +445,25 @@ fn aedat31_timestamp_reset_policies() {
             },
         )
     };
-    assert_eq!(DecodeOptions::default().timestamp_reset, TimestampResetPolicy::Continue);
-    assert_eq!(run(TimestampResetPolicy::Continue).unwrap().t, vec![100, 200, 260, 270]);
-    assert_eq!(run(TimestampResetPolicy::AsStored).unwrap().t, vec![100, 200, 10, 20]);
+    assert_eq!(
+        DecodeOptions::default().timestamp_reset,
+        TimestampResetPolicy::Continue
+    );
+    assert_eq!(
+        run(TimestampResetPolicy::Continue).unwrap().t,
+        vec![100, 200, 260, 270]
+    );
+    assert_eq!(
+        run(TimestampResetPolicy::AsStored).unwrap().t,
+        vec![100, 200, 10, 20]
+    );
     let err = run(TimestampResetPolicy::Error).unwrap_err();
     assert_eq!(err.kind, ErrorKind::TimestampReset);
     // Offset of the reset event: header, packet 1 (28 + 16), packet 2 header, first special event.
-    assert_eq!(err.offset as usize, synth::AEDAT31_HEADER.len() + 44 + 28 + 8);
+    assert_eq!(
+        err.offset as usize,
+        synth::AEDAT31_HEADER.len() + 44 + 28 + 8
+    );
 
     // A reset before any event changes nothing.
     let early = aedat31_file(&[(0, 0, vec![special(1, 0)]), (1, 0, vec![pol(1, 1, 1, 5)])]);
@@ -382,17 +479,37 @@ fn aedat31_skips_other_packet_types_by_capacity_times_size() {
     file.extend_from_slice(&[0xAB; 72]);
     file.extend_from_slice(&synth::aedat31_packet_header(1, 8, 0, 1, 1));
     file.extend_from_slice(&pol(4, 5, 1, 6));
-    let ev = read_all_bytes(Path::new("imu.aedat"), &file, Format::Aedat31, &DecodeOptions::default()).unwrap();
-    assert_eq!((ev.t, ev.x, ev.y, ev.p), (vec![6], vec![4], vec![5], vec![1]));
+    let ev = read_all_bytes(
+        Path::new("imu.aedat"),
+        &file,
+        Format::Aedat31,
+        &DecodeOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (ev.t, ev.x, ev.y, ev.p),
+        (vec![6], vec![4], vec![5], vec![1])
+    );
 }
 
 #[test]
 fn format_detection_and_hdf5_is_not_a_stream() {
-    assert_eq!(Format::detect(Path::new("a.bin"), b"#!AER-DAT3.1\r\n"), Some(Format::Aedat31));
+    assert_eq!(
+        Format::detect(Path::new("a.bin"), b"#!AER-DAT3.1\r\n"),
+        Some(Format::Aedat31)
+    );
     assert_eq!(Format::detect(Path::new("a.aedat"), b"garbage"), None);
-    assert_eq!(Format::detect(Path::new("a.aedat4"), b""), Some(Format::Aedat4));
-    let err = decode::open_bytes(Path::new("x.h5"), &b""[..], Format::Hdf5, &DecodeOptions::default())
-        .err()
-        .unwrap();
+    assert_eq!(
+        Format::detect(Path::new("a.aedat4"), b""),
+        Some(Format::Aedat4)
+    );
+    let err = decode::open_bytes(
+        Path::new("x.h5"),
+        &b""[..],
+        Format::Hdf5,
+        &DecodeOptions::default(),
+    )
+    .err()
+    .unwrap();
     assert_eq!(err.kind, ErrorKind::Unsupported);
 }

@@ -17,8 +17,12 @@ struct Fixture {
 }
 
 static FIXTURES: LazyLock<Vec<Fixture>> = LazyLock::new(|| {
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events"));
-    let text = std::fs::read_to_string(root.join("manifest.json")).expect("fixture manifest is missing");
+    let root = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/events"
+    ));
+    let text =
+        std::fs::read_to_string(root.join("manifest.json")).expect("fixture manifest is missing");
     let m: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut out = Vec::new();
     for f in m["files"].as_array().unwrap() {
@@ -35,7 +39,12 @@ static FIXTURES: LazyLock<Vec<Fixture>> = LazyLock::new(|| {
         let name = root.join(f["path"].as_str().unwrap());
         let bytes = std::fs::read(&name).unwrap();
         let events = read_all_bytes(&name, &bytes, format, &DecodeOptions::default()).unwrap();
-        out.push(Fixture { name, format, bytes, events });
+        out.push(Fixture {
+            name,
+            format,
+            bytes,
+            events,
+        });
     }
     assert!(out.len() >= 3, "expected AEDAT fixtures of every format");
     out
@@ -43,10 +52,18 @@ static FIXTURES: LazyLock<Vec<Fixture>> = LazyLock::new(|| {
 
 fn is_prefix(part: &Events, full: &Events) -> bool {
     let n = part.len();
-    n <= full.len() && part.t == full.t[..n] && part.x == full.x[..n] && part.y == full.y[..n] && part.p == full.p[..n]
+    n <= full.len()
+        && part.t == full.t[..n]
+        && part.x == full.x[..n]
+        && part.y == full.y[..n]
+        && part.p == full.p[..n]
 }
 
-fn check_error_names(name: &Path, result: &Result<Events, dvs_ingest::decode::DecodeError>, len: usize) {
+fn check_error_names(
+    name: &Path,
+    result: &Result<Events, dvs_ingest::decode::DecodeError>,
+    len: usize,
+) {
     if let Err(e) = result {
         assert_eq!(e.file, name);
         assert!(e.offset as usize <= len, "{e}");
@@ -55,7 +72,7 @@ fn check_error_names(name: &Path, result: &Result<Events, dvs_ingest::decode::De
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn truncated_fixture_errors_or_yields_a_prefix(which in any::<prop::sample::Index>(), cut in any::<prop::sample::Index>()) {

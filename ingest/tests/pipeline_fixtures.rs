@@ -21,9 +21,12 @@ fn manifest_rows(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut rows = BTreeMap::new();
     for i in 0..df.height() {
         let mut row = BTreeMap::new();
-        for col in df.get_columns() {
+        for col in df.columns() {
             let v = col.get(i).unwrap();
-            row.insert(col.name().to_string(), v.to_string().trim_matches('"').to_string());
+            row.insert(
+                col.name().to_string(),
+                v.to_string().trim_matches('"').to_string(),
+            );
         }
         rows.insert(row["sample_id"].clone(), row);
     }
@@ -64,7 +67,10 @@ fn expected_samples() -> Vec<(DatasetKind, String, std::path::PathBuf, serde_jso
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
             names.sort();
-            let pos = names.iter().position(|n| source.ends_with(n.as_str())).unwrap();
+            let pos = names
+                .iter()
+                .position(|n| source.ends_with(n.as_str()))
+                .unwrap();
             let train = (names.len() as f64 * 0.9).ceil() as usize;
             let split = if pos < train { "train" } else { "test" };
             (kind, format!("{split}/{class}/{name}"))
@@ -76,12 +82,23 @@ fn expected_samples() -> Vec<(DatasetKind, String, std::path::PathBuf, serde_jso
             continue;
         };
         for (key, k) in keys {
-            let split = if k["train"].as_bool().unwrap() { "train" } else { "test" };
+            let split = if k["train"].as_bool().unwrap() {
+                "train"
+            } else {
+                "test"
+            };
             let label = k["label"].as_u64().unwrap();
             let sample = k["sample"].as_str().unwrap();
-            let expected = f.join(format!("expected/DvsGesture/samples/{split}/{label}/{sample}.npz"));
+            let expected = f.join(format!(
+                "expected/DvsGesture/samples/{split}/{label}/{sample}.npz"
+            ));
             let entry = serde_json::json!({"label": label, "events": k["events"], "split": split});
-            out.push((DatasetKind::Hdf5, format!("{split}/{label}/{key}"), expected, entry));
+            out.push((
+                DatasetKind::Hdf5,
+                format!("{split}/{label}/{key}"),
+                expected,
+                entry,
+            ));
         }
     }
     out
@@ -94,13 +111,19 @@ fn every_fixture_sample_matches_all_three_integrations_through_the_pipeline() {
     let mut checked = 0;
     for (npz_key, frames, split_by) in INTEGRATIONS {
         for (kind, input) in fixture_inputs() {
-            let out = tmp.path().join(format!("{}-{}", kind.as_str(), split_by.as_str()));
-            let summary = dvs_ingest::run(&config(kind, &input, &out, frames, split_by), false).unwrap();
+            let out = tmp
+                .path()
+                .join(format!("{}-{}", kind.as_str(), split_by.as_str()));
+            let summary =
+                dvs_ingest::run(&config(kind, &input, &out, frames, split_by), false).unwrap();
             assert!(summary.failures.is_empty(), "{:?}", summary.failures);
             let ours = read_dataset(&out);
             let rows = manifest_rows(&out);
             let wanted: Vec<_> = expected.iter().filter(|e| e.0 == kind).collect();
-            assert!(!wanted.is_empty(), "fixture manifest has no {kind:?} samples");
+            assert!(
+                !wanted.is_empty(),
+                "fixture manifest has no {kind:?} samples"
+            );
             assert_eq!(
                 ours.keys().cloned().collect::<Vec<_>>().len(),
                 wanted.len(),
@@ -108,10 +131,17 @@ fn every_fixture_sample_matches_all_three_integrations_through_the_pipeline() {
                 ours.keys().collect::<Vec<_>>()
             );
             for (_, id, npz, entry) in wanted {
-                let (label, values, shape) = ours
-                    .get(id)
-                    .unwrap_or_else(|| panic!("{kind:?}: no sample {id}; have {:?}", ours.keys().collect::<Vec<_>>()));
-                assert_eq!(u64::from(*label), entry["label"].as_u64().unwrap(), "{id} label");
+                let (label, values, shape) = ours.get(id).unwrap_or_else(|| {
+                    panic!(
+                        "{kind:?}: no sample {id}; have {:?}",
+                        ours.keys().collect::<Vec<_>>()
+                    )
+                });
+                assert_eq!(
+                    u64::from(*label),
+                    entry["label"].as_u64().unwrap(),
+                    "{id} label"
+                );
                 let (eshape, evalues) = npz_array(npz, npz_key);
                 assert_eq!(shape.to_vec(), eshape, "{id} {npz_key} shape");
                 let mismatches = values
@@ -119,7 +149,10 @@ fn every_fixture_sample_matches_all_three_integrations_through_the_pipeline() {
                     .zip(&evalues)
                     .filter(|(a, b)| f64::from(**a) != **b)
                     .count();
-                assert_eq!(mismatches, 0, "{id} {npz_key}: {mismatches} elements differ");
+                assert_eq!(
+                    mismatches, 0,
+                    "{id} {npz_key}: {mismatches} elements differ"
+                );
                 // The manifest row agrees with the fixture manifest.
                 let row = &rows[id];
                 assert_eq!(row["label"], entry["label"].to_string(), "{id}");
@@ -132,7 +165,10 @@ fn every_fixture_sample_matches_all_three_integrations_through_the_pipeline() {
                     assert_eq!(row["t_end"], end.to_string(), "{id}");
                 }
                 // events not in any frame: 0 for SpikingJelly, tonic's count otherwise
-                if let Some(d) = entry["frames"].get(npz_key).and_then(|f| f.get("events_dropped")) {
+                if let Some(d) = entry["frames"]
+                    .get(npz_key)
+                    .and_then(|f| f.get("events_dropped"))
+                {
                     assert_eq!(row["events_dropped"], d.to_string(), "{id} {npz_key}");
                 }
                 checked += 1;
@@ -146,7 +182,12 @@ fn every_fixture_sample_matches_all_three_integrations_through_the_pipeline() {
 fn gesture_cutting_matches_the_expected_sample_events() {
     let m = manifest();
     let f = fixtures();
-    let found = discover(DatasetKind::Gesture, &f.join("DvsGesture"), CifarSplit::Sj90).unwrap();
+    let found = discover(
+        DatasetKind::Gesture,
+        &f.join("DvsGesture"),
+        CifarSplit::Sj90,
+    )
+    .unwrap();
     assert!(found.failures.is_empty());
     let mut checked = 0;
     for s in m["samples"].as_array().unwrap() {
@@ -159,26 +200,62 @@ fn gesture_cutting_matches_the_expected_sample_events() {
             .iter()
             .find(|r| f.join(source) == r.path)
             .unwrap_or_else(|| panic!("{source} not discovered"));
-        let RecordingPlan::GestureTrial { labels_csv, split, trial } = &rec.plan else {
+        let RecordingPlan::GestureTrial {
+            labels_csv,
+            split,
+            trial,
+        } = &rec.plan
+        else {
             panic!("not a trial plan");
         };
-        assert_eq!(split.as_str(), s["split"].as_str().unwrap(), "{source} split");
-        let events = decode::read_all(&rec.path, Format::Aedat31, &DecodeOptions::default()).unwrap();
-        let windows = parse_labels_csv(labels_csv, &std::fs::read_to_string(labels_csv).unwrap()).unwrap();
+        assert_eq!(
+            split.as_str(),
+            s["split"].as_str().unwrap(),
+            "{source} split"
+        );
+        let events =
+            decode::read_all(&rec.path, Format::Aedat31, &DecodeOptions::default()).unwrap();
+        let windows =
+            parse_labels_csv(labels_csv, &std::fs::read_to_string(labels_csv).unwrap()).unwrap();
         let name = s["sample"].as_str().unwrap();
         let k: usize = name.rsplit('_').next().unwrap().parse().unwrap();
         assert_eq!(name, format!("{trial}_{k}"));
         let label = s["label"].as_u64().unwrap() as u32;
-        let w = windows.iter().find(|w| w.label == label && w.k == k).expect("window");
-        assert_eq!((w.start, w.end), (s["start"].as_i64().unwrap(), s["end"].as_i64().unwrap()));
+        let w = windows
+            .iter()
+            .find(|w| w.label == label && w.k == k)
+            .expect("window");
+        assert_eq!(
+            (w.start, w.end),
+            (s["start"].as_i64().unwrap(), s["end"].as_i64().unwrap())
+        );
         let cut = cut_window(&events, w.start, w.end, true);
         let npz = f.join(s["expected"].as_str().unwrap());
-        assert_eq!(npz_array(&npz, "t").1, cut.t.iter().map(|&v| v as f64).collect::<Vec<_>>(), "{name} t");
-        assert_eq!(npz_array(&npz, "x").1, cut.x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), "{name} x");
-        assert_eq!(npz_array(&npz, "y").1, cut.y.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), "{name} y");
-        assert_eq!(npz_array(&npz, "p").1, cut.p.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), "{name} p");
+        assert_eq!(
+            npz_array(&npz, "t").1,
+            cut.t.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            "{name} t"
+        );
+        assert_eq!(
+            npz_array(&npz, "x").1,
+            cut.x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+            "{name} x"
+        );
+        assert_eq!(
+            npz_array(&npz, "y").1,
+            cut.y.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+            "{name} y"
+        );
+        assert_eq!(
+            npz_array(&npz, "p").1,
+            cut.p.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(),
+            "{name} p"
+        );
         assert_eq!(npz_array(&npz, "label").1, vec![f64::from(label)]);
-        assert_eq!(npz_array(&npz, "window").1, vec![w.start as f64, w.end as f64]);
+        assert_eq!(
+            npz_array(&npz, "window").1,
+            vec![w.start as f64, w.end as f64]
+        );
         // the unsorted (filtering) path cuts identically
         assert_eq!(cut_window(&events, w.start, w.end, false), cut);
         checked += 1;
@@ -196,7 +273,10 @@ fn resize_48_is_the_area_average_of_the_expected_frames() {
         cfg.resize = Some(48);
         dvs_ingest::run(&cfg, false).unwrap();
         let info = dvs_frames::DatasetInfo::read(&out).unwrap();
-        assert_eq!((info.height, info.width, info.dtype), (48, 48, dvs_frames::Dtype::F32));
+        assert_eq!(
+            (info.height, info.width, info.dtype),
+            (48, 48, dvs_frames::Dtype::F32)
+        );
         let ours = read_dataset(&out);
         for (_, id, npz, _) in expected.iter().filter(|e| e.0 == kind) {
             let (_, values, shape) = &ours[id];
@@ -208,7 +288,10 @@ fn resize_48_is_the_area_average_of_the_expected_frames() {
             let total_in: f64 = full.iter().sum();
             let total_out: f64 = values.iter().map(|&v| f64::from(v)).sum();
             let ratio = (48.0f64 / 128.0).powi(2);
-            assert!((total_out - total_in * ratio).abs() <= 1e-4 * total_in * ratio, "{id}");
+            assert!(
+                (total_out - total_in * ratio).abs() <= 1e-4 * total_in * ratio,
+                "{id}"
+            );
         }
     }
 }

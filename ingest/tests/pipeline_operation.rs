@@ -38,7 +38,12 @@ fn layout_with_broken(tmp: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
     copy_tree(&f.join("CIFAR10-DVS"), &cifar);
     let mut bad_gesture = Vec::new();
     let mut bad_cifar = Vec::new();
-    for (i, b) in m["broken"].as_array().expect("broken list").iter().enumerate() {
+    for (i, b) in m["broken"]
+        .as_array()
+        .expect("broken list")
+        .iter()
+        .enumerate()
+    {
         let path = f.join(b["path"].as_str().unwrap());
         match b["format"].as_str().unwrap() {
             "AEDAT 3.1" => {
@@ -75,12 +80,29 @@ fn bad_recordings_are_reported_and_the_rest_ingested() {
     let tmp = tempfile::tempdir().unwrap();
     for (dataset, input, bad) in layout_with_broken(tmp.path()) {
         let out = tmp.path().join(format!("{dataset}-out"));
-        let o = run_cli(&["run", "--dataset", &dataset, "--input", p(&input), "--output", p(&out), "--no-progress"]);
-        assert_eq!(o.status.code(), Some(2), "{dataset}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = run_cli(&[
+            "run",
+            "--dataset",
+            &dataset,
+            "--input",
+            p(&input),
+            "--output",
+            p(&out),
+            "--no-progress",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{dataset}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("errors.json")).unwrap()).unwrap();
         let failures = report["failures"].as_array().unwrap();
-        let files: Vec<&str> = failures.iter().map(|f| f["file"].as_str().unwrap()).collect();
+        let files: Vec<&str> = failures
+            .iter()
+            .map(|f| f["file"].as_str().unwrap())
+            .collect();
         assert_eq!(files.len(), bad.len(), "{failures:?}");
         for b in &bad {
             assert!(files.contains(&b.as_str()), "{b} not in {files:?}");
@@ -95,17 +117,47 @@ fn bad_recordings_are_reported_and_the_rest_ingested() {
             "gesture" => fixtures().join("DvsGesture"),
             _ => fixtures().join("CIFAR10-DVS"),
         };
-        let o = run_cli(&["run", "--dataset", &dataset, "--input", p(&clean_in), "--output", p(&clean_out), "--no-progress"]);
-        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = run_cli(&[
+            "run",
+            "--dataset",
+            &dataset,
+            "--input",
+            p(&clean_in),
+            "--output",
+            p(&clean_out),
+            "--no-progress",
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let good = read_dataset(&out);
         let clean = read_dataset(&clean_out);
         assert!(!clean.is_empty());
-        assert_eq!(good, clean, "{dataset}: the good recordings' samples differ");
+        assert_eq!(
+            good, clean,
+            "{dataset}: the good recordings' samples differ"
+        );
     }
 }
 
 fn gesture_args<'a>(input: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec!["run", "--dataset", "gesture", "--input", input, "--output", out, "--no-progress", "--shard-mb", "1", "--jobs", "2"]
+    vec![
+        "run",
+        "--dataset",
+        "gesture",
+        "--input",
+        input,
+        "--output",
+        out,
+        "--no-progress",
+        "--shard-mb",
+        "1",
+        "--jobs",
+        "2",
+    ]
 }
 
 #[test]
@@ -116,8 +168,15 @@ fn interrupted_runs_resume_to_byte_identical_output() {
     let args = gesture_args(p(&input), p(&out));
     assert!(run_cli(&args).status.success());
     let clean = snapshot(&out);
-    assert!(clean.keys().any(|k| k.ends_with(".dvsf")), "{:?}", clean.keys());
-    assert!(clean.keys().all(|k| !k.starts_with(".work")), "work dir left behind");
+    assert!(
+        clean.keys().any(|k| k.ends_with(".dvsf")),
+        "{:?}",
+        clean.keys()
+    );
+    assert!(
+        clean.keys().all(|k| !k.starts_with(".work")),
+        "work dir left behind"
+    );
 
     // Simulated interruption: completion marker gone, a shard missing, a stray
     // temp shard, a corrupt work part and a stale-parameter work dir.
@@ -153,23 +212,34 @@ fn kill_9_never_leaves_a_visible_partial_shard_and_rerun_finishes() {
         let _ = child.wait();
         // Whatever is visible under a final shard name is a complete, valid shard.
         for split in ["train", "test"] {
-            let Ok(entries) = std::fs::read_dir(out.join(split)) else { continue };
+            let Ok(entries) = std::fs::read_dir(out.join(split)) else {
+                continue;
+            };
             for e in entries {
                 let path = e.unwrap().path();
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 if name.starts_with("shard-") {
-                    dvs_frames::ShardReader::open(&path)
-                        .unwrap_or_else(|e| panic!("after kill at {delay_ms} ms, {name} is partial: {e}"));
+                    dvs_frames::ShardReader::open(&path).unwrap_or_else(|e| {
+                        panic!("after kill at {delay_ms} ms, {name} is partial: {e}")
+                    });
                 }
             }
         }
         // dataset.json, if present, describes a complete dataset.
         if out.join("dataset.json").exists() {
-            assert_eq!(snapshot(&out), clean, "kill at {delay_ms} ms: complete marker over partial data");
+            assert_eq!(
+                snapshot(&out),
+                clean,
+                "kill at {delay_ms} ms: complete marker over partial data"
+            );
         }
         let o = run_cli(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(snapshot(&out), clean, "rerun after kill at {delay_ms} ms differs");
+        assert_eq!(
+            snapshot(&out),
+            clean,
+            "rerun after kill at {delay_ms} ms differs"
+        );
     }
 }
 
@@ -178,19 +248,44 @@ fn changed_parameters_never_reuse_a_stale_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let input = fixtures().join("CIFAR10-DVS");
     let out = tmp.path().join("out");
-    let base = ["run", "--dataset", "cifar10dvs", "--input", p(&input), "--output", p(&out), "--no-progress"];
+    let base = [
+        "run",
+        "--dataset",
+        "cifar10dvs",
+        "--input",
+        p(&input),
+        "--output",
+        p(&out),
+        "--no-progress",
+    ];
     assert!(run_cli(&base).status.success());
     let first = dvs_frames::DatasetInfo::read(&out).unwrap();
     assert_eq!(first.params["frames"], 10);
-    for change in [["--frames", "8"], ["--split-by", "time"], ["--resize", "48"], ["--split", "tet"], ["--orientation", "raw"]] {
+    for change in [
+        ["--frames", "8"],
+        ["--split-by", "time"],
+        ["--resize", "48"],
+        ["--split", "tet"],
+        ["--orientation", "raw"],
+    ] {
         let mut args = base.to_vec();
         args.extend(change);
         let o = run_cli(&args);
         assert_eq!(o.status.code(), Some(1), "{change:?} silently accepted");
-        assert!(String::from_utf8_lossy(&o.stderr).contains("params_hash"), "{change:?}");
-        assert_eq!(dvs_frames::DatasetInfo::read(&out).unwrap(), first, "{change:?} touched the dataset");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("params_hash"),
+            "{change:?}"
+        );
+        assert_eq!(
+            dvs_frames::DatasetInfo::read(&out).unwrap(),
+            first,
+            "{change:?} touched the dataset"
+        );
         args.push("--overwrite");
-        assert!(run_cli(&args).status.success(), "{change:?} with --overwrite");
+        assert!(
+            run_cli(&args).status.success(),
+            "{change:?} with --overwrite"
+        );
         let replaced = dvs_frames::DatasetInfo::read(&out).unwrap();
         assert_ne!(replaced.params_hash, first.params_hash);
         // back to the base for the next change
@@ -228,11 +323,19 @@ fn config_file_is_used_flags_override_it_and_the_effective_config_is_saved() {
     assert_eq!(parsed.frames, 4);
     assert_eq!(parsed.split_by, dvs_ingest::SplitBy::Time);
     // The saved config reproduces the dataset.
-    let again = run_cli(&["run", "--config", p(&out.join("ingest-config.toml")), "--no-progress"]);
+    let again = run_cli(&[
+        "run",
+        "--config",
+        p(&out.join("ingest-config.toml")),
+        "--no-progress",
+    ]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
     // Unknown keys are an error.
     std::fs::write(&cfg, "frame = 3\n").unwrap();
-    assert_eq!(run_cli(&["run", "--config", p(&cfg)]).status.code(), Some(1));
+    assert_eq!(
+        run_cli(&["run", "--config", p(&cfg)]).status.code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -240,9 +343,18 @@ fn export_writes_spikingjelly_npz_and_inspect_renders_a_png() {
     let tmp = tempfile::tempdir().unwrap();
     let input = fixtures().join("DvsGesture");
     let out = tmp.path().join("ds");
-    assert!(run_cli(&["run", "--dataset", "gesture", "--input", p(&input), "--output", p(&out), "--no-progress"])
-        .status
-        .success());
+    assert!(run_cli(&[
+        "run",
+        "--dataset",
+        "gesture",
+        "--input",
+        p(&input),
+        "--output",
+        p(&out),
+        "--no-progress"
+    ])
+    .status
+    .success());
     let npz_dir = tmp.path().join("npz");
     let o = run_cli(&["export", "--dataset", p(&out), "--output", p(&npz_dir)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -250,7 +362,9 @@ fn export_writes_spikingjelly_npz_and_inspect_renders_a_png() {
     let mut n = 0;
     for s in m["samples"].as_array().unwrap() {
         let expected = s["expected"].as_str().unwrap();
-        let Some(rel) = expected.strip_prefix("expected/DvsGesture/samples/") else { continue };
+        let Some(rel) = expected.strip_prefix("expected/DvsGesture/samples/") else {
+            continue;
+        };
         let ours = npz_dir.join(rel);
         assert_eq!(npz_names(&ours), vec!["frames".to_string()]);
         let (shape, values) = npz_array(&ours, "frames");
@@ -261,7 +375,15 @@ fn export_writes_spikingjelly_npz_and_inspect_renders_a_png() {
     assert!(n > 0);
 
     let png = tmp.path().join("sample.png");
-    let o = run_cli(&["inspect", "--dataset", p(&out), "--sample", "1", "--png", p(&png)]);
+    let o = run_cli(&[
+        "inspect",
+        "--dataset",
+        p(&out),
+        "--sample",
+        "1",
+        "--png",
+        p(&png),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("split train: 4 samples"), "{text}");

@@ -8,6 +8,7 @@
 //! - dL/dx: correlation of dL/dy with the flipped, in/out-transposed kernel, padding k−1−p
 //!   (candle's im2col + GEMM conv2d path);
 //! - dL/dW[:, :, i, j] = dL/dy[O, N·H·W] · shift_{i,j}(pad(x))[C, N·H·W]ᵀ, one GEMM per tap.
+//!
 //! On other devices (CUDA) the plain conv2d is used. The golden parity tests cover this path.
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 

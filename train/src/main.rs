@@ -22,10 +22,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train (or resume) a network on a prepared dataset directory.
-    Fit(FitArgs),
+    Fit(Box<FitArgs>),
     /// Time one VGGSNN2 training step (batch 16, T = 10, 2×48×48 by default).
     Bench(BenchArgs),
-    // The ONNX `export` subcommand is added by the export module (train/src/export).
+    /// Export a checkpoint to ONNX (opset 17) for `asgl-eval` / ONNX Runtime.
+    Export(asgl_train::export::ExportArgs),
 }
 
 fn parse_transform(s: &str) -> std::result::Result<ValueTransform, String> {
@@ -231,6 +232,10 @@ fn main() -> Result<()> {
                 summary.history.len(),
                 summary.run_dir.display()
             );
+        }
+        Command::Export(args) => {
+            asgl_train::export::run_cli(&args)
+                .with_context(|| format!("exporting {}", args.checkpoint.display()))?;
         }
         Command::Bench(b) => {
             let cfg = TrainConfig {

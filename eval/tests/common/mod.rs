@@ -13,7 +13,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub fn golden_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/asgl"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/golden/asgl"
+    ));
     assert!(dir.is_dir(), "golden folder {} is missing", dir.display());
     dir
 }
@@ -21,13 +24,17 @@ pub fn golden_dir() -> PathBuf {
 /// Every golden case (spec JSON + tensors) whose `mode` is `mode`.
 pub fn golden_cases(mode: &str) -> Vec<(String, serde_json::Value, ParamMap)> {
     let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(golden_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         if json.get("layers").is_none() || json["mode"] != mode {
             continue;
         }
@@ -40,7 +47,9 @@ pub fn golden_cases(mode: &str) -> Vec<(String, serde_json::Value, ParamMap)> {
 /// Metadata for a test network with `k` classes.
 pub fn test_metadata(spec: &NetSpec) -> ModelMetadata {
     ModelMetadata {
-        classes: (0..spec.num_classes).map(|i| format!("class {i}")).collect(),
+        classes: (0..spec.num_classes)
+            .map(|i| format!("class {i}"))
+            .collect(),
         time_steps: spec.time_steps,
         channels: spec.input_shape[0],
         height: spec.input_shape[1],
@@ -71,18 +80,37 @@ pub fn neuron(decay: f64, thresh: f64) -> NeuronSpec {
 /// A small VGG-like spec: conv-bn-lif-pool-conv-bn-lif-pool-flatten-linear.
 pub fn small_spec(t: usize, hw: usize, classes: usize, bn: LayerSpec, biases: bool) -> NetSpec {
     let layers = vec![
-        LayerSpec::Conv { out: 6, kernel: 3, padding: 1, bias: biases },
+        LayerSpec::Conv {
+            out: 6,
+            kernel: 3,
+            padding: 1,
+            bias: biases,
+        },
         bn.clone(),
         LayerSpec::Lif,
         LayerSpec::Avgpool { size: 2 },
-        LayerSpec::Conv { out: 8, kernel: 3, padding: 1, bias: false },
+        LayerSpec::Conv {
+            out: 8,
+            kernel: 3,
+            padding: 1,
+            bias: false,
+        },
         bn,
         LayerSpec::Lif,
         LayerSpec::Avgpool { size: 2 },
         LayerSpec::Flatten,
-        LayerSpec::Linear { out: classes, bias: biases },
+        LayerSpec::Linear {
+            out: classes,
+            bias: biases,
+        },
     ];
-    NetSpec { time_steps: t, input_shape: [2, hw, hw], num_classes: classes, neuron: neuron(0.5, 0.5), layers }
+    NetSpec {
+        time_steps: t,
+        input_shape: [2, hw, hw],
+        num_classes: classes,
+        neuron: neuron(0.5, 0.5),
+        layers,
+    }
 }
 
 /// Builds the candle network of `spec` with random weights (seeded) and non-trivial BN running
@@ -99,12 +127,21 @@ pub fn random_checkpoint(spec: &NetSpec, dir: &Path, seed: u64) -> (Network, Par
             Some((0..n).map(|_| rng.random_range(0.5..3.0)).collect())
         } else if v.name.ends_with(".bias") || (v.name.ends_with(".weight") && dims.len() == 1) {
             // BN affine parameters and biases: away from the 1/0 defaults so folding is exercised.
-            Some((0..n).map(|_| rng.random_range(-0.3..0.3) + if v.name.ends_with("weight") { 1.0 } else { 0.0 }).collect())
+            Some(
+                (0..n)
+                    .map(|_| {
+                        rng.random_range(-0.3..0.3)
+                            + if v.name.ends_with("weight") { 1.0 } else { 0.0 }
+                    })
+                    .collect(),
+            )
         } else {
             None
         };
         if let Some(values) = values {
-            v.var.set(&Tensor::from_vec(values, dims.as_slice(), &Device::Cpu).unwrap()).unwrap();
+            v.var
+                .set(&Tensor::from_vec(values, dims.as_slice(), &Device::Cpu).unwrap())
+                .unwrap();
         }
     }
     std::fs::create_dir_all(dir).unwrap();
@@ -118,7 +155,13 @@ pub fn random_checkpoint(spec: &NetSpec, dir: &Path, seed: u64) -> (Network, Par
 pub fn random_frames(shape: [usize; 5], density: f64, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..shape.iter().product::<usize>())
-        .map(|_| if rng.random::<f64>() < density { rng.random_range(0.0..2.0) } else { 0.0 })
+        .map(|_| {
+            if rng.random::<f64>() < density {
+                rng.random_range(0.0..2.0)
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
@@ -143,7 +186,10 @@ pub fn assert_close(got: &[f32], want: &[f32], atol: f32, rtol: f32, what: &str)
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let excess = (g - w).abs() - (atol + rtol * w.abs());
         if excess > worst.1 || !g.is_finite() {
-            worst = (i, excess.max(f32::MAX * f32::from(u8::from(!g.is_finite()))));
+            worst = (
+                i,
+                excess.max(f32::MAX * f32::from(u8::from(!g.is_finite()))),
+            );
         }
     }
     assert!(
@@ -156,7 +202,13 @@ pub fn assert_close(got: &[f32], want: &[f32], atol: f32, rtol: f32, what: &str)
 }
 
 /// Writes a prepared dataset (dataset.json + one split of shards) with random sparse count frames.
-pub fn write_dataset(dir: &Path, meta: &ModelMetadata, split: &str, samples: usize, seed: u64) -> Vec<u32> {
+pub fn write_dataset(
+    dir: &Path,
+    meta: &ModelMetadata,
+    split: &str,
+    samples: usize,
+    seed: u64,
+) -> Vec<u32> {
     use dvs_frames::{DatasetInfo, FrameData, SampleRecord, ShardSetWriter, SplitInfo};
     let [t, c, h, w] = [meta.time_steps, meta.channels, meta.height, meta.width];
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -165,11 +217,23 @@ pub fn write_dataset(dir: &Path, meta: &ModelMetadata, split: &str, samples: usi
     let mut labels = Vec::new();
     for i in 0..samples {
         let label = rng.random_range(0..meta.classes.len() as u32);
-        let counts: Vec<u32> =
-            (0..t * c * h * w).map(|_| if rng.random::<f64>() < 0.15 { rng.random_range(1..4) } else { 0 }).collect();
+        let counts: Vec<u32> = (0..t * c * h * w)
+            .map(|_| {
+                if rng.random::<f64>() < 0.15 {
+                    rng.random_range(1..4)
+                } else {
+                    0
+                }
+            })
+            .collect();
         let key = format!("sample-{i:04}");
         writer
-            .append(&SampleRecord { key: &key, label, shape: [t, c, h, w], frames: FrameData::Counts(&counts) })
+            .append(&SampleRecord {
+                key: &key,
+                label,
+                shape: [t, c, h, w],
+                frames: FrameData::Counts(&counts),
+            })
             .unwrap();
         labels.push(label);
     }
@@ -177,7 +241,13 @@ pub fn write_dataset(dir: &Path, meta: &ModelMetadata, split: &str, samples: usi
     let mut splits = BTreeMap::new();
     splits.insert(
         split.to_string(),
-        SplitInfo { shards: shards.iter().map(|s| format!("{split}/{}", s.file)).collect(), samples: samples as u64 },
+        SplitInfo {
+            shards: shards
+                .iter()
+                .map(|s| format!("{split}/{}", s.file))
+                .collect(),
+            samples: samples as u64,
+        },
     );
     let info = DatasetInfo {
         format_version: DatasetInfo::FORMAT_VERSION,

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use dvs_ingest::decode::{read_all_bytes, DecodeOptions, Format, Orientation, TimestampResetPolicy};
+use dvs_ingest::decode::{
+    read_all_bytes, DecodeOptions, Format, Orientation, TimestampResetPolicy,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let options = DecodeOptions {
-        orientation: if mode & 1 == 0 { Orientation::Raw } else { Orientation::SpikingJelly },
+        orientation: if mode & 1 == 0 {
+            Orientation::Raw
+        } else {
+            Orientation::SpikingJelly
+        },
         keep_invalid: mode & 2 != 0,
         timestamp_reset: match (mode >> 2) % 3 {
             0 => TimestampResetPolicy::Continue,

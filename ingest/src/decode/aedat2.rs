@@ -124,10 +124,21 @@ fn map_xy<const SJ: bool>(a: u32) -> (u16, u16) {
     }
 }
 
-/// Decodes a block of whole records. Blocks without external events (the
-/// common case) run as four vectorisable column passes.
-#[inline]
+/// Records per sub-block checked for external events: a rare external record
+/// only sends its own sub-block down the slow per-record path.
+const SUB_BLOCK_RECORDS: usize = 1024;
+
+/// Decodes a block of whole records, sub-block by sub-block.
 fn decode_block<const SJ: bool>(block: &[u8], out: &mut Events) {
+    for sub in block.chunks(SUB_BLOCK_RECORDS * RECORD_BYTES) {
+        decode_sub_block::<SJ>(sub, out);
+    }
+}
+
+/// Decodes whole records. Sub-blocks without external events (the common
+/// case) run as four vectorisable column passes.
+#[inline]
+fn decode_sub_block<const SJ: bool>(block: &[u8], out: &mut Events) {
     let recs = block.chunks_exact(RECORD_BYTES);
     let addr = |c: &[u8]| u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
     let ts = |c: &[u8]| u32::from_be_bytes([c[4], c[5], c[6], c[7]]) as i64;

@@ -259,8 +259,7 @@ impl<B: AsRef<[u8]>> EventReader for Aedat31Reader<B> {
                 let base = self.time_offset + (overflow << 31);
                 let payload = &self.bytes.as_ref()[start..start + count * 8];
                 let before = out.len();
-                let negative_ts =
-                    decode_polarity(payload, base, self.options.keep_invalid, out);
+                let negative_ts = decode_polarity(payload, base, self.options.keep_invalid, out);
                 if negative_ts {
                     out.t.truncate(before);
                     out.x.truncate(before);
@@ -278,7 +277,14 @@ impl<B: AsRef<[u8]>> EventReader for Aedat31Reader<B> {
                 }
             }
             SPECIAL_EVENT => {
-                self.scan_special(hp, start..end, event_size, ts_offset as usize, overflow, count)?;
+                self.scan_special(
+                    hp,
+                    start..end,
+                    event_size,
+                    ts_offset as usize,
+                    overflow,
+                    count,
+                )?;
             }
             _ => {}
         }
@@ -309,8 +315,10 @@ fn decode_polarity(payload: &[u8], base: i64, keep_invalid: bool, out: &mut Even
     let ts = |c: &[u8]| u32::from_le_bytes([c[4], c[5], c[6], c[7]]) as i64;
     if keep_invalid || valid & 1 == 1 {
         out.t.extend(words.clone().map(|c| base + ts(c)));
-        out.x.extend(words.clone().map(|c| ((data(c) >> 17) & 0x7FFF) as u16));
-        out.y.extend(words.clone().map(|c| ((data(c) >> 2) & 0x7FFF) as u16));
+        out.x
+            .extend(words.clone().map(|c| ((data(c) >> 17) & 0x7FFF) as u16));
+        out.y
+            .extend(words.clone().map(|c| ((data(c) >> 2) & 0x7FFF) as u16));
         out.p.extend(words.map(|c| c[0] >> 1 & 1));
     } else {
         for c in words {

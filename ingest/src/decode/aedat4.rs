@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use zstd::zstd_safe;
 
-use super::{le_i32, le_i64, le_u16, le_u32, DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
+use super::{
+    le_i32, le_i64, le_u16, le_u32, DecodeError, DecodeOptions, ErrorKind, EventReader, Events,
+};
 
 /// File magic (version line).
 pub const MAGIC: &[u8] = b"#!AER-DAT4.0\r\n";
@@ -145,14 +147,26 @@ impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
         let left = self.end - hp;
         let file_len = self.bytes.as_ref().len();
         if left < 8 {
-            let kind = if self.end == file_len { ErrorKind::Truncated } else { ErrorKind::Corrupt };
-            return Err(self.err(hp, kind, format!("packet header ({left} of 8 bytes) cut by the end of the packet area")));
+            let kind = if self.end == file_len {
+                ErrorKind::Truncated
+            } else {
+                ErrorKind::Corrupt
+            };
+            return Err(self.err(
+                hp,
+                kind,
+                format!("packet header ({left} of 8 bytes) cut by the end of the packet area"),
+            ));
         }
         let bytes = self.bytes.as_ref();
         let stream_id = le_i32(bytes, hp).unwrap_or(0);
         let size = le_i32(bytes, hp + 4).unwrap_or(0);
         if size < 0 {
-            return Err(self.err(hp, ErrorKind::Corrupt, format!("negative packet size {size}")));
+            return Err(self.err(
+                hp,
+                ErrorKind::Corrupt,
+                format!("negative packet size {size}"),
+            ));
         }
         let size = size as usize;
         let start = hp + 8;
@@ -170,7 +184,13 @@ impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
         }
         if stream_id != self.header.event_stream {
             if !self.header.declared_streams.contains(&stream_id) {
-                return Err(self.err(hp, ErrorKind::Corrupt, format!("packet for stream id {stream_id}, which the infoNode does not declare")));
+                return Err(self.err(
+                    hp,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "packet for stream id {stream_id}, which the infoNode does not declare"
+                    ),
+                ));
             }
             self.pos = start + size;
             return Ok(true);
@@ -234,26 +254,41 @@ impl Decompressor {
 /// Decodes a size-prefixed `EVTS` flatbuffer into `out`.
 fn decode_event_packet(fb: &[u8], out: &mut Events) -> Result<(), PayloadError> {
     let corrupt = |r: String| (ErrorKind::Corrupt, r);
-    let size = le_u32(fb, 0).ok_or_else(|| corrupt(format!("EVTS packet of {} bytes has no size prefix", fb.len())))? as usize;
+    let size = le_u32(fb, 0).ok_or_else(|| {
+        corrupt(format!(
+            "EVTS packet of {} bytes has no size prefix",
+            fb.len()
+        ))
+    })? as usize;
     if size > fb.len() - 4 {
-        return Err(corrupt(format!("EVTS size prefix {size} exceeds the {} decompressed bytes", fb.len() - 4)));
+        return Err(corrupt(format!(
+            "EVTS size prefix {size} exceeds the {} decompressed bytes",
+            fb.len() - 4
+        )));
     }
     let buf = &fb[4..4 + size];
     if buf.get(4..8) != Some(b"EVTS".as_slice()) {
-        return Err(corrupt("packet of the event stream lacks the 'EVTS' flatbuffer identifier".into()));
+        return Err(corrupt(
+            "packet of the event stream lacks the 'EVTS' flatbuffer identifier".into(),
+        ));
     }
-    let table = Table::root(buf).ok_or_else(|| corrupt("EVTS flatbuffer root table out of bounds".into()))?;
+    let table = Table::root(buf)
+        .ok_or_else(|| corrupt("EVTS flatbuffer root table out of bounds".into()))?;
     let Some(field) = table.field(0) else {
         return Ok(()); // no `elements` vector: an empty packet
     };
     let vec_pos = table
         .indirect(field)
         .ok_or_else(|| corrupt("EVTS elements offset out of bounds".into()))?;
-    let count = le_u32(buf, vec_pos).ok_or_else(|| corrupt("EVTS elements length out of bounds".into()))? as usize;
+    let count = le_u32(buf, vec_pos)
+        .ok_or_else(|| corrupt("EVTS elements length out of bounds".into()))?
+        as usize;
     let data_start = vec_pos + 4;
     let available = (buf.len() - data_start.min(buf.len())) / EVENT_BYTES;
     if count > available {
-        return Err(corrupt(format!("EVTS declares {count} events but only {available} fit in the packet")));
+        return Err(corrupt(format!(
+            "EVTS declares {count} events but only {available} fit in the packet"
+        )));
     }
     let events = &buf[data_start..data_start + count * EVENT_BYTES];
     let recs = events.chunks_exact(EVENT_BYTES);
@@ -263,9 +298,14 @@ fn decode_event_packet(fb: &[u8], out: &mut Events) -> Result<(), PayloadError> 
         return Err(corrupt("EVTS packet holds a negative x or y".into()));
     }
     out.reserve(count);
-    out.t.extend(recs.clone().map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
-    out.x.extend(recs.clone().map(|c| u16::from_le_bytes([c[8], c[9]])));
-    out.y.extend(recs.clone().map(|c| u16::from_le_bytes([c[10], c[11]])));
+    out.t.extend(
+        recs.clone()
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+    );
+    out.x
+        .extend(recs.clone().map(|c| u16::from_le_bytes([c[8], c[9]])));
+    out.y
+        .extend(recs.clone().map(|c| u16::from_le_bytes([c[10], c[11]])));
     out.p.extend(recs.map(|c| (c[12] != 0) as u8));
     Ok(())
 }
@@ -293,10 +333,15 @@ impl<'a> Table<'a> {
         }
         let vtable = usize::try_from(vtable).ok()?;
         let vtable_len = le_u16(buf, vtable)? as usize;
-        if vtable_len < 4 || vtable_len % 2 != 0 || vtable.checked_add(vtable_len)? > buf.len() {
+        if vtable_len < 4 || vtable_len & 1 != 0 || vtable.checked_add(vtable_len)? > buf.len() {
             return None;
         }
-        Some(Self { buf, pos, vtable, vtable_len })
+        Some(Self {
+            buf,
+            pos,
+            vtable,
+            vtable_len,
+        })
     }
 
     /// Absolute position of field `index`, or `None` when absent.
@@ -322,19 +367,31 @@ impl<'a> Table<'a> {
 
 /// Parses magic, IOHeader and infoNode.
 fn parse_io_header(name: &Path, bytes: &[u8]) -> Result<IoHeader, DecodeError> {
-    let header_err = |off: usize, kind: ErrorKind, r: String| DecodeError::new(name, off as u64, kind, r);
+    let header_err =
+        |off: usize, kind: ErrorKind, r: String| DecodeError::new(name, off as u64, kind, r);
     if !bytes.starts_with(MAGIC) {
-        return Err(header_err(0, ErrorKind::Header, "missing '#!AER-DAT4.0' magic".into()));
+        return Err(header_err(
+            0,
+            ErrorKind::Header,
+            "missing '#!AER-DAT4.0' magic".into(),
+        ));
     }
     let start = MAGIC.len() + 4;
-    let len = le_u32(bytes, MAGIC.len())
-        .ok_or_else(|| header_err(MAGIC.len(), ErrorKind::Truncated, "file ends inside the IOHeader length".into()))?
-        as usize;
+    let len = le_u32(bytes, MAGIC.len()).ok_or_else(|| {
+        header_err(
+            MAGIC.len(),
+            ErrorKind::Truncated,
+            "file ends inside the IOHeader length".into(),
+        )
+    })? as usize;
     if len > bytes.len() - start.min(bytes.len()) {
         return Err(header_err(
             MAGIC.len(),
             ErrorKind::Truncated,
-            format!("IOHeader length {len} exceeds the {} bytes left in the file", bytes.len().saturating_sub(start)),
+            format!(
+                "IOHeader length {len} exceeds the {} bytes left in the file",
+                bytes.len().saturating_sub(start)
+            ),
         ));
     }
     let buf = &bytes[start..start + len];
@@ -352,7 +409,11 @@ fn parse_io_header(name: &Path, bytes: &[u8]) -> Result<IoHeader, DecodeError> {
         1 | 2 => Compression::Lz4,
         3 | 4 => Compression::Zstd,
         c => {
-            return Err(header_err(start, ErrorKind::Unsupported, format!("unknown compression code {c}")));
+            return Err(header_err(
+                start,
+                ErrorKind::Unsupported,
+                format!("unknown compression code {c}"),
+            ));
         }
     };
     let data_table_position = match table.field(1) {
@@ -360,8 +421,11 @@ fn parse_io_header(name: &Path, bytes: &[u8]) -> Result<IoHeader, DecodeError> {
         None => -1,
     };
     let info_field = table.field(2).ok_or_else(|| bad("no infoNode"))?;
-    let str_pos = table.indirect(info_field).ok_or_else(|| bad("infoNode offset out of bounds"))?;
-    let str_len = le_u32(buf, str_pos).ok_or_else(|| bad("infoNode length out of bounds"))? as usize;
+    let str_pos = table
+        .indirect(info_field)
+        .ok_or_else(|| bad("infoNode offset out of bounds"))?;
+    let str_len =
+        le_u32(buf, str_pos).ok_or_else(|| bad("infoNode length out of bounds"))? as usize;
     let text = buf
         .get(str_pos + 4..)
         .and_then(|rest| rest.get(..str_len))
@@ -416,7 +480,10 @@ fn parse_info_node(xml: &str) -> Result<Vec<StreamInfo>, String> {
                 if streams.iter().any(|s| s.id == id) {
                     return Err(format!("stream id {id} declared twice"));
                 }
-                streams.push(StreamInfo { id, type_identifier: after[..end].trim().to_string() });
+                streams.push(StreamInfo {
+                    id,
+                    type_identifier: after[..end].trim().to_string(),
+                });
             }
         }
         rest = after;
@@ -453,7 +520,12 @@ const LZ4_WINDOW: usize = 64 * 1024;
 /// scratch area). Returns the number of decompressed bytes at its start.
 fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError> {
     let corrupt = |r: String| (ErrorKind::Corrupt, r);
-    let truncated = |what: &str| (ErrorKind::Truncated, format!("LZ4 frame ends inside {what}"));
+    let truncated = |what: &str| {
+        (
+            ErrorKind::Truncated,
+            format!("LZ4 frame ends inside {what}"),
+        )
+    };
     let mut pos = 0usize;
     let mut filled = 0usize;
     while pos < src.len() {
@@ -461,13 +533,22 @@ fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError>
         if magic != LZ4_MAGIC {
             return Err(corrupt(format!("bad LZ4 frame magic {magic:#010x}")));
         }
-        let flg = *src.get(pos + 4).ok_or_else(|| truncated("the frame descriptor"))?;
-        let bd = *src.get(pos + 5).ok_or_else(|| truncated("the frame descriptor"))?;
+        let flg = *src
+            .get(pos + 4)
+            .ok_or_else(|| truncated("the frame descriptor"))?;
+        let bd = *src
+            .get(pos + 5)
+            .ok_or_else(|| truncated("the frame descriptor"))?;
         if flg >> 6 != 1 || flg & 0b10 != 0 || bd & 0x8F != 0 {
-            return Err(corrupt(format!("unsupported LZ4 frame descriptor FLG {flg:#04x} BD {bd:#04x}")));
+            return Err(corrupt(format!(
+                "unsupported LZ4 frame descriptor FLG {flg:#04x} BD {bd:#04x}"
+            )));
         }
         if flg & 1 != 0 {
-            return Err((ErrorKind::Unsupported, "LZ4 frame needs a dictionary id".into()));
+            return Err((
+                ErrorKind::Unsupported,
+                "LZ4 frame needs a dictionary id".into(),
+            ));
         }
         let independent = flg & 0x20 != 0;
         let block_checksums = flg & 0x10 != 0;
@@ -495,9 +576,13 @@ fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError>
             let stored = word & 0x8000_0000 != 0;
             let clen = (word & 0x7FFF_FFFF) as usize;
             if clen > max_block {
-                return Err(corrupt(format!("LZ4 block of {clen} bytes exceeds the {max_block}-byte maximum")));
+                return Err(corrupt(format!(
+                    "LZ4 block of {clen} bytes exceeds the {max_block}-byte maximum"
+                )));
             }
-            let block = src.get(pos..pos + clen).ok_or_else(|| truncated("a block"))?;
+            let block = src
+                .get(pos..pos + clen)
+                .ok_or_else(|| truncated("a block"))?;
             pos += clen;
             if block_checksums {
                 pos += 4;
@@ -507,7 +592,11 @@ fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError>
             }
             // A compressed block expands at most ~255x (match-length bytes),
             // so bound the scratch growth by the bytes actually present.
-            let room = if stored { clen } else { max_block.min(clen.saturating_mul(280) + 64) };
+            let room = if stored {
+                clen
+            } else {
+                max_block.min(clen.saturating_mul(280) + 64)
+            };
             if buf.len() < filled + room {
                 buf.resize(filled + room, 0);
             }
@@ -540,10 +629,20 @@ fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError>
 /// first) with a reused context. The frame's declared content size is only
 /// trusted up to what `src` could physically expand to; otherwise the output
 /// grows with the data actually produced.
-fn zstd_into(dctx: &mut zstd_safe::DCtx<'static>, src: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
-    let zerr = |code: usize| (ErrorKind::Corrupt, format!("zstd: {}", zstd_safe::get_error_name(code)));
+fn zstd_into(
+    dctx: &mut zstd_safe::DCtx<'static>,
+    src: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), PayloadError> {
+    let zerr = |code: usize| {
+        (
+            ErrorKind::Corrupt,
+            format!("zstd: {}", zstd_safe::get_error_name(code)),
+        )
+    };
     out.clear();
-    dctx.reset(zstd_safe::ResetDirective::SessionOnly).map_err(zerr)?;
+    dctx.reset(zstd_safe::ResetDirective::SessionOnly)
+        .map_err(zerr)?;
     // A zstd block of at most 128 KiB costs at least 4 bytes (RLE), so no
     // frame expands by more than 32768x.
     let physical_max = (src.len() as u64).saturating_mul(32 * 1024).min(1 << 30);
@@ -560,14 +659,18 @@ fn zstd_into(dctx: &mut zstd_safe::DCtx<'static>, src: &[u8], out: &mut Vec<u8>)
         if out.len() == out.capacity() {
             let grow = out.capacity();
             if out.len() as u64 + grow as u64 > physical_max.max(4096) {
-                return Err((ErrorKind::Corrupt, "zstd output exceeds what the payload can expand to".into()));
+                return Err((
+                    ErrorKind::Corrupt,
+                    "zstd output exceeds what the payload can expand to".into(),
+                ));
             }
             out.reserve(grow);
         }
         let pos = out.len();
         let remaining = {
             let mut output = zstd_safe::OutBuffer::around_pos(out, pos);
-            dctx.decompress_stream(&mut output, &mut input).map_err(zerr)?
+            dctx.decompress_stream(&mut output, &mut input)
+                .map_err(zerr)?
         };
         let consumed = input.pos() == src.len();
         if remaining == 0 {

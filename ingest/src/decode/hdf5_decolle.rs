@@ -52,7 +52,10 @@ pub fn read_hdf5_samples(path: &Path) -> Result<Vec<Hdf5Sample>, DecodeError> {
     let read_ints = |name: &str, ds: &Dataset| -> Result<Vec<i64>, DecodeError> {
         let bytes = (ds.size() as u64).saturating_mul(8);
         if bytes > budget {
-            return Err(err(format!("{name}: {} elements cannot fit in a {file_len}-byte file", ds.size())));
+            return Err(err(format!(
+                "{name}: {} elements cannot fit in a {file_len}-byte file",
+                ds.size()
+            )));
         }
         ds.as_reader()
             .conversion(Conversion::Soft)
@@ -62,11 +65,18 @@ pub fn read_hdf5_samples(path: &Path) -> Result<Vec<Hdf5Sample>, DecodeError> {
     let train_keys = read_ints("/extra/train_keys", &dataset("/extra/train_keys")?)?;
     let test_keys = read_ints("/extra/test_keys", &dataset("/extra/test_keys")?)?;
     if let Some(k) = train_keys.iter().find(|k| test_keys.contains(k)) {
-        return Err(err(format!("key {k} is in both /extra/train_keys and /extra/test_keys")));
+        return Err(err(format!(
+            "key {k} is in both /extra/train_keys and /extra/test_keys"
+        )));
     }
     if let Ok(data) = file.group("data") {
         if let Ok(names) = data.member_names() {
-            let listed = |n: &String| train_keys.iter().chain(&test_keys).any(|k| k.to_string() == *n);
+            let listed = |n: &String| {
+                train_keys
+                    .iter()
+                    .chain(&test_keys)
+                    .any(|k| k.to_string() == *n)
+            };
             let unlisted = names.iter().filter(|n| !listed(n)).count();
             if unlisted > 0 {
                 tracing::warn!(file = %path.display(), unlisted, "HDF5 /data groups not listed in /extra/*_keys are ignored");
@@ -97,20 +107,29 @@ pub fn read_hdf5_samples(path: &Path) -> Result<Vec<Hdf5Sample>, DecodeError> {
         let label = read_ints(&label_name, &label_ds)?;
         let label = match label.as_slice() {
             [l] if (0..=u32::MAX as i64).contains(l) => *l as u32,
-            other => return Err(err(format!("{label_name}: expected one non-negative label, got {other:?}"))),
+            other => {
+                return Err(err(format!(
+                    "{label_name}: expected one non-negative label, got {other:?}"
+                )))
+            }
         };
         if let Some(t) = times.iter().find(|t| **t < 0) {
             return Err(err(format!("{times_name}: negative time {t}")));
         }
         let coord = |v: i64, what: &str| -> Result<u16, DecodeError> {
-            u16::try_from(v).map_err(|_| err(format!("{addrs_name}: {what} value {v} out of range")))
+            u16::try_from(v)
+                .map_err(|_| err(format!("{addrs_name}: {what} value {v} out of range")))
         };
         let mut events = Events::with_capacity(times.len());
         for (t, a) in times.iter().zip(addrs.chunks_exact(3)) {
             let p = match a[2] {
                 0 => 0,
                 1 => 1,
-                v => return Err(err(format!("{addrs_name}: polarity value {v} is not 0 or 1"))),
+                v => {
+                    return Err(err(format!(
+                        "{addrs_name}: polarity value {v} is not 0 or 1"
+                    )))
+                }
             };
             events.push(*t, coord(a[0], "x")?, coord(a[1], "y")?, p);
         }

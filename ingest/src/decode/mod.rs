@@ -165,8 +165,7 @@ impl Format {
     pub fn detect_file(path: &Path) -> Result<Format, DecodeError> {
         use std::io::Read;
         let mut head = [0u8; 16];
-        let mut file =
-            std::fs::File::open(path).map_err(|e| DecodeError::io(path, 0, &e))?;
+        let mut file = std::fs::File::open(path).map_err(|e| DecodeError::io(path, 0, &e))?;
         let mut filled = 0;
         while filled < head.len() {
             match file.read(&mut head[filled..]) {

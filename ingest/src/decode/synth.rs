@@ -23,7 +23,12 @@ pub fn random_events(n: usize, seed: u64, t0: i64) -> Events {
     for _ in 0..n {
         let r = next();
         t += (r >> 60) as i64; // 0..15 µs steps, many equal timestamps
-        ev.push(t, (r & 0x7F) as u16, ((r >> 8) & 0x7F) as u16, ((r >> 16) & 1) as u8);
+        ev.push(
+            t,
+            (r & 0x7F) as u16,
+            ((r >> 8) & 0x7F) as u16,
+            ((r >> 16) & 1) as u8,
+        );
     }
     ev
 }
@@ -36,8 +41,9 @@ pub fn aedat2_bytes(events: &Events, external_every: usize) -> Vec<u8> {
     let mut out = b"#!AER-DAT2.0\r\n# synthetic\r\n".to_vec();
     out.reserve(events.len() * 8 + 64);
     for i in 0..events.len() {
-        let addr =
-            (u32::from(events.y[i] & 0x7F) << 8) | (u32::from(events.x[i] & 0x7F) << 1) | u32::from(1 - (events.p[i] & 1));
+        let addr = (u32::from(events.y[i] & 0x7F) << 8)
+            | (u32::from(events.x[i] & 0x7F) << 1)
+            | u32::from(1 - (events.p[i] & 1));
         let ts = events.t[i] as u32;
         out.extend_from_slice(&addr.to_be_bytes());
         out.extend_from_slice(&ts.to_be_bytes());
@@ -54,7 +60,13 @@ pub const AEDAT31_HEADER: &[u8] =
     b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 2017-01-01 00:00:00 (TZ+0000)\r\n#!END-HEADER\r\n";
 
 /// One libcaer packet header.
-pub fn aedat31_packet_header(event_type: i16, event_size: i32, overflow: i32, capacity: i32, number: i32) -> Vec<u8> {
+pub fn aedat31_packet_header(
+    event_type: i16,
+    event_size: i32,
+    overflow: i32,
+    capacity: i32,
+    number: i32,
+) -> Vec<u8> {
     let mut h = Vec::with_capacity(28);
     h.extend_from_slice(&event_type.to_le_bytes());
     h.extend_from_slice(&1i16.to_le_bytes());
@@ -69,7 +81,8 @@ pub fn aedat31_packet_header(event_type: i16, event_size: i32, overflow: i32, ca
 
 /// One 8-byte AEDAT 3.1 polarity event (valid bit set when `valid`).
 pub fn aedat31_polarity_event(x: u16, y: u16, p: u8, ts: i32, valid: bool) -> [u8; 8] {
-    let data = (u32::from(x) << 17) | (u32::from(y) << 2) | (u32::from(p & 1) << 1) | u32::from(valid);
+    let data =
+        (u32::from(x) << 17) | (u32::from(y) << 2) | (u32::from(p & 1) << 1) | u32::from(valid);
     let mut e = [0u8; 8];
     e[..4].copy_from_slice(&data.to_le_bytes());
     e[4..].copy_from_slice(&ts.to_le_bytes());
@@ -95,7 +108,13 @@ pub fn aedat31_bytes(events: &Events, per_packet: usize) -> Vec<u8> {
         out.extend_from_slice(&aedat31_packet_header(1, 8, overflow as i32, n, n));
         for k in i..j {
             let ts = (events.t[k] & 0x7FFF_FFFF) as i32;
-            out.extend_from_slice(&aedat31_polarity_event(events.x[k], events.y[k], events.p[k], ts, true));
+            out.extend_from_slice(&aedat31_polarity_event(
+                events.x[k],
+                events.y[k],
+                events.p[k],
+                ts,
+                true,
+            ));
         }
         if first {
             // Special packet: two external-input edges (special types 2, 3).
@@ -118,16 +137,16 @@ pub fn evts_flatbuffer(events: &Events, range: std::ops::Range<usize>) -> Vec<u8
     let total = 32 + 16 * n;
     let mut b = Vec::with_capacity(total);
     b.extend_from_slice(&((total - 4) as u32).to_le_bytes()); // size prefix
-    b.extend_from_slice(&12u32.to_le_bytes()); // root table at 16 (relative to 4)
+                                                              // Offsets below are absolute in `b`; flatbuffer offsets count from 4.
+    b.extend_from_slice(&16u32.to_le_bytes()); // root table at 20
     b.extend_from_slice(b"EVTS");
     b.extend_from_slice(&6u16.to_le_bytes()); // vtable at 12: 6 bytes
     b.extend_from_slice(&8u16.to_le_bytes()); // table size
     b.extend_from_slice(&4u16.to_le_bytes()); // field 0 (elements) at +4
-    b.extend_from_slice(&[0, 0]); // pad to 16
-    b.extend_from_slice(&4i32.to_le_bytes()); // table at 16: vtable at 16 - 4
-    b.extend_from_slice(&8u32.to_le_bytes()); // at 20: vector at 28
-    b.extend_from_slice(&[0; 4]); // pad 24..28
-    b.extend_from_slice(&(n as u32).to_le_bytes()); // at 28: length; data at 32
+    b.extend_from_slice(&[0, 0]); // pad to 20
+    b.extend_from_slice(&8i32.to_le_bytes()); // table at 20: vtable at 20 - 8
+    b.extend_from_slice(&4u32.to_le_bytes()); // at 24: vector at 28
+    b.extend_from_slice(&(n as u32).to_le_bytes()); // at 28: length; 8-aligned data at 32
     for i in range {
         b.extend_from_slice(&events.t[i].to_le_bytes());
         b.extend_from_slice(&(events.x[i] as i16).to_le_bytes());
@@ -154,7 +173,7 @@ fn io_header(compression_code: i32, data_table_position: i64, info_node: &str) -
     b.extend_from_slice(&(info_node.len() as u32).to_le_bytes());
     b.extend_from_slice(info_node.as_bytes());
     b.push(0);
-    while b.len() % 4 != 0 {
+    while b.len() & 3 != 0 {
         b.push(0);
     }
     b
@@ -233,7 +252,8 @@ pub fn aedat4_bytes(
         out.extend_from_slice(&(payload.len() as i32).to_le_bytes());
         out.extend_from_slice(&payload);
         if first && with_trigger_stream {
-            let payload = compress(b"\x08\x00\x00\x00TRIGopaque".to_vec());
+            let payload =
+                compress(b"\x0c\x00\x00\x00\x08\x00\x00\x00TRIG\x00\x00\x00\x00".to_vec());
             out.extend_from_slice(&1i32.to_le_bytes());
             out.extend_from_slice(&(payload.len() as i32).to_le_bytes());
             out.extend_from_slice(&payload);

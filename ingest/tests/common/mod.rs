@@ -13,8 +13,15 @@ use ndarray_npy::NpzReader;
 
 /// The shared event fixtures (the test fails if they are missing).
 pub fn fixtures() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/events"));
-    assert!(dir.join("manifest.json").is_file(), "fixtures missing at {}", dir.display());
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/events"
+    ));
+    assert!(
+        dir.join("manifest.json").is_file(),
+        "fixtures missing at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -26,8 +33,9 @@ pub fn manifest() -> serde_json::Value {
 
 /// Reads array `name` of an `.npz` as f64 values and its shape.
 pub fn npz_array(path: &Path, name: &str) -> (Vec<usize>, Vec<f64>) {
-    let mut npz = NpzReader::new(File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .expect("npz");
+    let mut npz =
+        NpzReader::new(File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .expect("npz");
     macro_rules! try_type {
         ($t:ty) => {
             if let Ok(a) = npz.by_name::<ndarray::OwnedRepr<$t>, IxDyn>(name) {
@@ -60,12 +68,21 @@ pub fn fixture_inputs() -> Vec<(DatasetKind, PathBuf)> {
         (DatasetKind::Gesture, f.join("DvsGesture")),
         (DatasetKind::Cifar10Dvs, f.join("CIFAR10-DVS")),
         (DatasetKind::Cifar10DvsAedat4, f.join("CIFAR10DVS-aedat4")),
-        (DatasetKind::Hdf5, f.join("hdf5/dvs_gestures_synthetic.hdf5")),
+        (
+            DatasetKind::Hdf5,
+            f.join("hdf5/dvs_gestures_synthetic.hdf5"),
+        ),
     ]
 }
 
 /// A resolved config for `kind` reading `input` and writing `output`.
-pub fn config(kind: DatasetKind, input: &Path, output: &Path, frames: usize, split_by: SplitBy) -> IngestConfig {
+pub fn config(
+    kind: DatasetKind,
+    input: &Path,
+    output: &Path,
+    frames: usize,
+    split_by: SplitBy,
+) -> IngestConfig {
     IngestConfig::resolve(RunConfigFile {
         dataset: Some(kind),
         input: Some(input.to_path_buf()),
@@ -113,7 +130,11 @@ pub fn read_dataset(dir: &Path) -> BTreeMap<String, (u32, Vec<f32>, [usize; 4])>
             for i in 0..r.len() {
                 out.insert(
                     r.key(i).unwrap().to_string(),
-                    (r.label(i).unwrap(), r.read_f32(i).unwrap(), r.shape(i).unwrap()),
+                    (
+                        r.label(i).unwrap(),
+                        r.read_f32(i).unwrap(),
+                        r.shape(i).unwrap(),
+                    ),
                 );
             }
         }

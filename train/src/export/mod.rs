@@ -159,3 +159,79 @@ pub fn export_to_file(
     write_atomic(out, &bytes)?;
     Ok(bytes.len())
 }
+
+/// What [`export_checkpoint`] wrote.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub output: PathBuf,
+    pub bytes: usize,
+    pub metadata: ModelMetadata,
+}
+
+/// The metadata of a checkpoint's `config.json`.
+pub fn checkpoint_metadata(
+    config: &crate::config::CheckpointConfig,
+) -> Result<ModelMetadata, ExportError> {
+    Ok(ModelMetadata {
+        classes: config.classes.clone(),
+        time_steps: config.time_steps,
+        channels: config.net.input_shape[0],
+        height: config.height,
+        width: config.width,
+        integration_params: config.dataset_params.clone(),
+        params_hash: config.dataset_params_hash.clone(),
+        value_transform: serde_json::to_value(config.transform)
+            .map_err(|e| ExportError::Metadata(e.to_string()))?,
+        config_hash: config.train_hash.clone(),
+        network: config.net.clone(),
+    })
+}
+
+/// Exports a checkpoint folder (`config.json` + `model.safetensors`) to an ONNX file.
+pub fn export_checkpoint(checkpoint: &Path, output: &Path) -> Result<ExportSummary, ExportError> {
+    let config_path = checkpoint.join(crate::config::CheckpointConfig::FILE_NAME);
+    let config =
+        crate::config::CheckpointConfig::read(checkpoint).map_err(|e| ExportError::Config {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
+    let metadata = checkpoint_metadata(&config)?;
+    let params = read_safetensors(&checkpoint.join("model.safetensors"))?;
+    let bytes = export_to_file(&config.net, &params, &metadata, output)?;
+    Ok(ExportSummary {
+        output: output.to_path_buf(),
+        bytes,
+        metadata,
+    })
+}
+
+/// `asgl-train export` arguments.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExportArgs {
+    /// Checkpoint folder (config.json + model.safetensors), e.g. `<run>/best`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Output ONNX file [default: <checkpoint>/model.onnx].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `asgl-train export` and prints a one-line summary.
+pub fn run_cli(args: &ExportArgs) -> Result<ExportSummary, ExportError> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.checkpoint.join("model.onnx"));
+    let summary = export_checkpoint(&args.checkpoint, &out)?;
+    println!(
+        "wrote {} ({} bytes, opset {OPSET_VERSION}): input `{INPUT_FRAMES}` [batch, {}, {}, {}, {}], {} classes",
+        summary.output.display(),
+        summary.bytes,
+        summary.metadata.time_steps,
+        summary.metadata.channels,
+        summary.metadata.height,
+        summary.metadata.width,
+        summary.metadata.classes.len()
+    );
+    Ok(summary)
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Training-step benchmark: `asgl-train bench` (candle, CPU) side by side with a minimal PyTorch
+# implementation of the same VGGSNN2 step (scripts/bench_train_torch.py), both on 2 CPU cores.
+# Usage: scripts/bench-train.sh [--batch-size 16] [--T 10] [--size 48] [--steps 3] [--warmup 1]
+# Results are recorded in docs/bench-train.md.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+args=("$@")
+threads="${BENCH_THREADS:-2}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+cargo build --release -p asgl-train >&2
+# torch: the PyPI wheel pulls multi-GB CUDA packages; install the CPU-usable core without deps.
+eval "$(scripts/pyenv.sh numpy filelock typing-extensions sympy networkx jinja2 fsspec)"
+if ! python -c "import torch" 2>/dev/null; then
+  (flock 9; python -m pip install -q --no-deps torch==2.15.0 >&2) 9>"$root/.venv.lock"
+fi
+if ! python -c "import torch" 2>/dev/null; then
+  # The PyPI torch 2.15.0 wheel is CUDA-built and will not import without its nvidia-* packages
+  # (measured: ValueError libcublasLt not found), so fall back to the full install (~6 GB).
+  (flock 9; python -m pip install -q torch==2.15.0 >&2) 9>"$root/.venv.lock"
+fi
+echo "machine: $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "--- candle (asgl-train bench), RAYON_NUM_THREADS=$threads"
+RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
+  "$CARGO_TARGET_DIR/release/asgl-train" bench "${args[@]}"
+echo "--- pytorch (scripts/bench_train_torch.py), threads=$threads"
+OMP_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
+  python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | head -1
