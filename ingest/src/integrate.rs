@@ -146,20 +146,17 @@ pub fn integrate(
         SplitBy::Number => {
             let per_frame = n / frames;
             for i in 0..n {
-                let frame = if per_frame == 0 {
-                    frames - 1
-                } else {
-                    (i / per_frame).min(frames - 1)
-                };
+                let frame = i
+                    .checked_div(per_frame)
+                    .map_or(frames - 1, |f| f.min(frames - 1));
                 add(i, frame)?;
             }
         }
         SplitBy::Time => {
             let t0 = t[0];
-            let span = (i128::from(t[n - 1]) - i128::from(t0)).max(0);
-            let dt = span / frames as i128;
-            for i in 0..n {
-                let rel = i128::from(t[i]) - i128::from(t0);
+            let dt = time_span(t0, t[n - 1]) / frames as i64;
+            for (i, &ti) in t.iter().enumerate().take(n) {
+                let rel = ti.saturating_sub(t0);
                 let frame = if dt == 0 || rel < 0 {
                     // dT = 0: bins 0..T-2 are empty, the last one takes everything.
                     if dt == 0 {
@@ -168,23 +165,22 @@ pub fn integrate(
                         0
                     }
                 } else {
-                    ((rel / dt) as u128).min(frames as u128 - 1) as usize
+                    ((rel / dt) as u64).min(frames as u64 - 1) as usize
                 };
                 add(i, frame)?;
             }
         }
         SplitBy::TonicTimeBins => {
             let t0 = t[0];
-            let span = (i128::from(t[n - 1]) - i128::from(t0)).max(0);
-            let bin = span / frames as i128;
-            for i in 0..n {
-                let rel = i128::from(t[i]) - i128::from(t0);
+            let bin = time_span(t0, t[n - 1]) / frames as i64;
+            for (i, &ti) in t.iter().enumerate().take(n) {
+                let rel = ti.saturating_sub(t0);
                 if bin == 0 || rel < 0 {
                     dropped += 1;
                     continue;
                 }
                 let frame = rel / bin;
-                if frame >= frames as i128 {
+                if frame >= frames as i64 {
                     dropped += 1;
                     continue;
                 }
@@ -193,6 +189,11 @@ pub fn integrate(
         }
     }
     Ok(Integrated { counts, dropped })
+}
+
+/// `t_last - t_first`, clamped to `[0, i64::MAX]` so that absurd timestamps cannot overflow.
+fn time_span(first: i64, last: i64) -> i64 {
+    (i128::from(last) - i128::from(first)).clamp(0, i128::from(i64::MAX)) as i64
 }
 
 #[cfg(test)]
