@@ -11,9 +11,10 @@
 #   FRAMES   T                                                      [10]
 #   RESIZE   frame side after area-averaging resize                 [32]
 #   ARCH     asgl-train --arch                                      [vgg:16,P,32,P,64,P]
-#   EPOCHS   training epochs                                        [12]
+#   EPOCHS   training epochs                                        [30]
 #   BATCH    training batch size                                    [16]
-#   LR       SGD learning rate                                      [0.05]
+#   LR       SGD learning rate                                      [0.1]
+#   EXTRA_FIXTURE_ARGS more dvs-fixtures flags (e.g. "--files-per-class 10" or "--users 8")
 #   EXTRA_TRAIN_ARGS   more asgl-train fit flags
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,9 +27,10 @@ SEED="${SEED:-1}"
 FRAMES="${FRAMES:-10}"
 RESIZE="${RESIZE:-32}"
 ARCH="${ARCH:-vgg:16,P,32,P,64,P}"
-EPOCHS="${EPOCHS:-12}"
+EPOCHS="${EPOCHS:-30}"
 BATCH="${BATCH:-16}"
-LR="${LR:-0.05}"
+LR="${LR:-0.1}"
+EXTRA_FIXTURE_ARGS="${EXTRA_FIXTURE_ARGS:-}"
 EXTRA_TRAIN_ARGS="${EXTRA_TRAIN_ARGS:-}"
 
 case "$LAYOUT" in
@@ -50,7 +52,8 @@ rm -rf "$RUN"
 mkdir -p "$RUN"
 
 step "1/6 synthetic $LAYOUT recordings ($SIZE) -> $RUN/raw"
-"$bin/dvs-fixtures" --layout "$LAYOUT" --size "$SIZE" --seed "$SEED" --out "$RUN/raw" --quiet
+# shellcheck disable=SC2086
+"$bin/dvs-fixtures" --layout "$LAYOUT" --size "$SIZE" --seed "$SEED" --out "$RUN/raw" --quiet $EXTRA_FIXTURE_ARGS
 
 step "2/6 dvs-ingest run -> $RUN/data"
 "$bin/dvs-ingest" run --dataset "$dataset" --input "$RUN/raw/$raw_sub" --output "$RUN/data" \

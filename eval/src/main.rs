@@ -80,7 +80,7 @@ struct EvalArgs {
 }
 
 /// `--config` file: the same options as the flags.
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, serde::Serialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     model: Option<PathBuf>,
@@ -184,7 +184,24 @@ fn run_eval(args: EvalArgs) -> Result<()> {
         model,
         data,
     };
+    let effective = FileConfig {
+        model: Some(config.model.clone()),
+        data: Some(config.data.clone()),
+        split: Some(config.split.clone()),
+        batch_size: Some(config.batch_size),
+        out: Some(out.clone()),
+        compare_checkpoint: config.compare_checkpoint.clone(),
+        allow_mismatch: Some(config.allow_mismatch),
+        threads: Some(config.session.intra_threads),
+        max_samples: config.max_samples,
+    };
     let outcome = evaluate(&config)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let effective_path = out.join("eval-config.toml");
+    let tmp = out.join(".eval-config.toml.tmp");
+    std::fs::write(&tmp, toml::to_string(&effective)?)
+        .and_then(|()| std::fs::rename(&tmp, &effective_path))
+        .with_context(|| format!("writing {}", effective_path.display()))?;
     let files = write_outputs(
         &out,
         &outcome.report,
