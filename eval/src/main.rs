@@ -251,19 +251,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Writes a random-weight VGGSNN2 checkpoint (weights only) and its ONNX export into `dir`.
 fn make_vggsnn2(dir: &Path, time_steps: usize, size: usize) -> Result<(PathBuf, PathBuf)> {
-    use asgl_train::spec::{BnType, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
-    let neuron = NeuronSpec {
-        decay: 0.5,
-        thresh: 0.5,
-        reset: "hard".into(),
-        surrogate: SurrogateKind::Rectangle,
-        width: 1.0,
-        noise_p: 0.1,
-        train_width: true,
-        train_decay: false,
-        train_thresh: false,
-        spike: SpikeMode::Noisy,
-    };
+    use asgl_train::spec::{BnType, NetSpec, NeuronSpec};
+    let neuron = NeuronSpec::published_dvs();
     let spec = NetSpec::vggsnn2(time_steps, [2, size, size], 10, neuron, BnType::Tdbn);
     let ckpt = dir.join("ckpt");
     std::fs::create_dir_all(&ckpt).with_context(|| format!("creating {}", ckpt.display()))?;

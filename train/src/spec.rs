@@ -59,6 +59,25 @@ pub struct NeuronSpec {
     pub spike: SpikeMode,
 }
 
+impl NeuronSpec {
+    /// The neuron of the published DVS run: λ = 0.5, θ = 0.5, hard reset, rectangle H_α with
+    /// w = 1 (learnable), hybrid noisy spike with p = 0.1.
+    pub fn published_dvs() -> Self {
+        NeuronSpec {
+            decay: 0.5,
+            thresh: 0.5,
+            reset: "hard".into(),
+            surrogate: SurrogateKind::Rectangle,
+            width: 1.0,
+            noise_p: 0.1,
+            train_width: true,
+            train_decay: false,
+            train_thresh: false,
+            spike: SpikeMode::Noisy,
+        }
+    }
+}
+
 /// One layer of the network, tagged by `op` as in the golden JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -258,18 +277,7 @@ mod tests {
     use super::*;
 
     fn neuron() -> NeuronSpec {
-        NeuronSpec {
-            decay: 0.5,
-            thresh: 0.5,
-            reset: "hard".into(),
-            surrogate: SurrogateKind::Rectangle,
-            width: 1.0,
-            noise_p: 0.1,
-            train_width: true,
-            train_decay: false,
-            train_thresh: false,
-            spike: SpikeMode::Noisy,
-        }
+        NeuronSpec::published_dvs()
     }
 
     #[test]
