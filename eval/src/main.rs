@@ -129,6 +129,7 @@ struct BenchArgs {
 }
 
 fn main() {
+    dvs_frames::allocator::retain_large_buffers();
     let cli = Cli::parse();
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log.clone());
     tracing_subscriber::fmt()

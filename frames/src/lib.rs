@@ -5,6 +5,7 @@
 //! The byte layout of a shard is specified in `docs/shard-format.md`; the public API is Contract 2
 //! of `docs/architecture.md`.
 
+pub mod allocator;
 pub mod augment;
 pub mod dataset;
 pub mod dtype;

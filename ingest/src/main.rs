@@ -152,6 +152,7 @@ struct BenchArgs {
 }
 
 fn main() -> ExitCode {
+    dvs_frames::allocator::retain_large_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -72,6 +72,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    dvs_frames::allocator::retain_large_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
