@@ -5,14 +5,15 @@
 #
 # Usage: scripts/bench-ingest.sh [WORKDIR]
 #   env: SIZE=full|small|tiny (default full), FILES_PER_CLASS (default: the size's), USERS
-#        (default: the size's), JOBS=2, FRAMES=10, SEED=7, SKIP_PYTHON=1 to time dvs-ingest only.
+#        (default: the size's), JOBS=2, FRAMES=10, SEED=7, SKIP_PYTHON=1 to time dvs-ingest only,
+#        REPEAT=1 (dvs-ingest measurements repeated, fastest reported; the Python tools run once).
 # Baseline "read raw files" = reading every file into memory (page cache warm), measured by
 # `dvs-ingest bench` with the same thread count.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 work="${1:-${TMPDIR:-/tmp}/spiketrain-bench-ingest}"
-size="${SIZE:-full}"; jobs="${JOBS:-2}"; frames="${FRAMES:-10}"; seed="${SEED:-7}"
+size="${SIZE:-full}"; jobs="${JOBS:-2}"; frames="${FRAMES:-10}"; seed="${SEED:-7}"; repeat="${REPEAT:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 cargo build --release -q -p dvs-fixtures -p dvs-ingest
 bin="$CARGO_TARGET_DIR/release"
@@ -41,14 +42,14 @@ if [ "${SKIP_PYTHON:-0}" != 1 ]; then
   py=python
 fi
 echo "# bench-ingest: size=$size files-per-class=${FILES_PER_CLASS:-default} users=${USERS:-default} jobs=$jobs frames=$frames"
-echo "# $(nproc) cores visible; $(date -u +%FT%TZ)"
+echo "# $(nproc) cores visible; $(date -u +%FT%TZ); load average $(cut -d' ' -f1-3 /proc/loadavg); repeat=$repeat"
 for ds in cifar10dvs gesture; do
   input="$cifar_in"; [ "$ds" = gesture ] && input="$gesture_in"
   cat "$(find "$input" -type f | head -1)" >/dev/null   # touch the page cache
   find "$input" -type f -exec cat {} + >/dev/null
   out="$work/out-$ds"; rm -rf "$out"
   ours="$("$bin/dvs-ingest" bench --dataset "$ds" --input "$input" --output "$out" --jobs "$jobs" \
-          --frames "$frames" --split-by number --no-progress 2>/dev/null)"
+          --frames "$frames" --split-by number --no-progress --repeat "$repeat" 2>/dev/null)"
   echo; echo "## $ds"; echo "$ours"
   ingest_s="$(echo "$ours" | awk '/full ingest/ {print $(NF-1)}')"
   read_s="$(echo "$ours" | awk '/read raw files/ {print $(NF-1)}')"

@@ -144,28 +144,36 @@ pub fn integrate(
     };
     match split_by {
         SplitBy::Number => {
+            // Frame j is the index range [j*per, (j+1)*per); the last frame also
+            // takes the remainder (all events when per = 0). Walk the ranges.
             let per_frame = n / frames;
-            for i in 0..n {
-                let frame = i
-                    .checked_div(per_frame)
-                    .map_or(frames - 1, |f| f.min(frames - 1));
-                add(i, frame)?;
+            let mut start = 0usize;
+            for frame in 0..frames {
+                let end = if frame + 1 == frames {
+                    n
+                } else {
+                    start + per_frame
+                };
+                for i in start..end {
+                    add(i, frame)?;
+                }
+                start = end;
             }
         }
         SplitBy::Time => {
             let t0 = t[0];
             let dt = time_span(t0, t[n - 1]) / frames as i64;
+            let mut bins = TimeBins::new(dt, frames);
             for (i, &ti) in t.iter().enumerate().take(n) {
                 let rel = ti.saturating_sub(t0);
-                let frame = if dt == 0 || rel < 0 {
+                let frame = if dt == 0 {
                     // dT = 0: bins 0..T-2 are empty, the last one takes everything.
-                    if dt == 0 {
-                        frames - 1
-                    } else {
-                        0
-                    }
+                    frames - 1
+                } else if rel < 0 {
+                    0
                 } else {
-                    ((rel / dt) as u64).min(frames as u64 - 1) as usize
+                    // floor(rel / dT), capped at the last frame.
+                    bins.bin_of(rel).min(frames - 1)
                 };
                 add(i, frame)?;
             }
@@ -173,22 +181,75 @@ pub fn integrate(
         SplitBy::TonicTimeBins => {
             let t0 = t[0];
             let bin = time_span(t0, t[n - 1]) / frames as i64;
+            let mut bins = TimeBins::new(bin, frames);
             for (i, &ti) in t.iter().enumerate().take(n) {
                 let rel = ti.saturating_sub(t0);
                 if bin == 0 || rel < 0 {
                     dropped += 1;
                     continue;
                 }
-                let frame = rel / bin;
-                if frame >= frames as i64 {
+                let frame = bins.bin_of(rel);
+                if frame >= frames {
                     dropped += 1;
                     continue;
                 }
-                add(i, frame as usize)?;
+                add(i, frame)?;
             }
         }
     }
     Ok(Integrated { counts, dropped })
+}
+
+/// `floor(rel / width)` for a stream of `rel >= 0` values, without a division
+/// per event for time-sorted input: it remembers the current bin's bounds
+/// `[lo, hi)` and only divides when `rel` leaves them by more than one bin.
+/// The result always equals `rel / width` (for any order of input) but is
+/// capped at `frames` (callers treat `>= frames - 1` / `>= frames` alike).
+struct TimeBins {
+    width: i64,
+    frames: usize,
+    bin: usize,
+    lo: i64,
+    hi: i64,
+}
+
+impl TimeBins {
+    /// `width` > 0 is required by [`TimeBins::bin_of`]; with `width == 0` the
+    /// callers never ask.
+    fn new(width: i64, frames: usize) -> Self {
+        Self {
+            width,
+            frames,
+            bin: 0,
+            lo: 0,
+            hi: width,
+        }
+    }
+
+    /// `min(rel / width, frames)` for `rel >= 0`, `width > 0`.
+    #[inline]
+    fn bin_of(&mut self, rel: i64) -> usize {
+        if rel >= self.lo && rel < self.hi {
+            return self.bin;
+        }
+        if rel >= self.hi && rel - self.hi < self.width && self.bin + 1 < self.frames {
+            // The next bin (the common case for sorted input).
+            self.bin += 1;
+            self.lo = self.hi;
+            self.hi = self.hi.saturating_add(self.width);
+            return self.bin;
+        }
+        let q = rel / self.width.max(1);
+        if q >= self.frames as i64 {
+            return self.frames;
+        }
+        self.bin = q as usize;
+        // q * width <= rel, and (q + 1) * width <= frames * width <= i64::MAX
+        // because width = span / frames; saturate anyway.
+        self.lo = (q).saturating_mul(self.width);
+        self.hi = self.lo.saturating_add(self.width);
+        self.bin
+    }
 }
 
 /// `t_last - t_first`, clamped to `[0, i64::MAX]` so that absurd timestamps cannot overflow.
@@ -276,5 +337,23 @@ mod tests {
         assert_eq!(tonic.dropped, 3);
         let sj = integrate(&t, &zeros, &zeros, &p, SplitBy::Time, geometry(2)).unwrap();
         assert_eq!(per_frame(&sj.counts, 2), vec![0, 3]);
+    }
+
+    #[test]
+    fn time_bins_equal_division_for_any_order() {
+        // Sorted, reversed and scrambled inputs, widths that do and do not divide the span.
+        for (width, frames) in [(1i64, 1usize), (3, 4), (7, 10), (1000, 3)] {
+            let span = width * frames as i64 + width / 2;
+            let sorted: Vec<i64> = (0..=span).collect();
+            let reversed: Vec<i64> = sorted.iter().rev().copied().collect();
+            let scrambled: Vec<i64> = (0..=span).map(|i| (i * 7919) % (span + 1)).collect();
+            for input in [sorted, reversed, scrambled] {
+                let mut bins = TimeBins::new(width, frames);
+                for rel in input {
+                    let expected = ((rel / width) as usize).min(frames);
+                    assert_eq!(bins.bin_of(rel), expected, "rel {rel} width {width}");
+                }
+            }
+        }
     }
 }

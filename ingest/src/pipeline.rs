@@ -7,8 +7,12 @@
 //!
 //! Atomic and resumable: every file appears under its final name only when
 //! complete (temp + fsync + rename). Phase 1 parts live in
-//! `<out>/.work/<params_hash>/` and are reused by a rerun when valid; phase 2
-//! always repacks from the parts, so an interrupted run (kill -9 anywhere)
+//! `<out>/.work/<params_hash>/` and are reused by a rerun when valid. Phase 1
+//! also zstd-encodes the shard record of every sample it computes and keeps it
+//! in memory (up to [`ENCODED_CACHE_BYTES`]), so phase 2 only appends those;
+//! samples beyond the budget, and those of reused parts, are re-read from
+//! their part and encoded in phase 2. Encoding is deterministic, so both
+//! routes give the same bytes and an interrupted run (kill -9 anywhere)
 //! finishes on rerun with output byte-identical to an uninterrupted run. A
 //! directory holding a dataset made with other parameters is refused unless
 //! `overwrite` is set; it is never silently reused.
@@ -27,7 +31,7 @@ use crate::config::{IngestConfig, IngestParams};
 use crate::fsutil;
 use crate::layout::{discover, Recording, Split};
 use crate::manifest::{self, ManifestRow};
-use crate::part::{self, PartSample, SourceFingerprint};
+use crate::part::{self, PartHeader, PartSample, SourceFingerprint};
 use crate::report::{ErrorsReport, RecordingFailure};
 use crate::sample::{process_recording, FrameBuf};
 
@@ -35,6 +39,9 @@ use crate::sample::{process_recording, FrameBuf};
 pub const CONFIG_FILE: &str = "ingest-config.toml";
 /// Work directory (phase 1 parts) inside the output.
 pub const WORK_DIR: &str = ".work";
+/// Most compressed shard-record bytes phase 1 keeps in memory for phase 2
+/// (full CIFAR10-DVS at T = 10 needs ≈ 0.3 GB); the rest is re-read from parts.
+pub const ENCODED_CACHE_BYTES: u64 = 1 << 30;
 
 /// A run-level failure (per-recording failures go to `errors.json` instead).
 #[derive(Debug, thiserror::Error)]
@@ -179,7 +186,9 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     failures.sort();
 
     // Phase 2: pack.
-    let rows = pool.install(|| phase2(config, &params, out, &phase1.parts, show_progress))?;
+    let recordings_ok = phase1.parts.len();
+    let (recordings_resumed, events_decoded) = (phase1.resumed, phase1.events_decoded);
+    let rows = pool.install(|| phase2(config, &params, out, phase1.parts, show_progress))?;
 
     let mut splits = std::collections::BTreeMap::new();
     let mut dtype: Option<Dtype> = None;
@@ -199,7 +208,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     }
     manifest::write(out, &rows).map_err(|e| io_err(&out.join("manifest.parquet"), e))?;
     let report = ErrorsReport {
-        recordings_ok: phase1.parts.len(),
+        recordings_ok,
         recordings_failed: failures.len(),
         failures: failures.clone(),
     };
@@ -234,10 +243,10 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         output: out.clone(),
         up_to_date: false,
         samples: splits.into_iter().map(|(k, v)| (k, v.samples)).collect(),
-        recordings_ok: phase1.parts.len(),
-        recordings_resumed: phase1.resumed,
+        recordings_ok,
+        recordings_resumed,
         failures,
-        events_decoded: phase1.events_decoded,
+        events_decoded,
         params_hash: hash,
     })
 }
@@ -282,9 +291,18 @@ fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(), IngestEr
     Ok(())
 }
 
+/// A finished phase-1 part: where it is, its (validated) header, and the
+/// encoded shard record of each of its samples that phase 1 kept in memory
+/// (aligned with `header.samples`; `None` = re-read from the part).
+struct DonePart {
+    path: PathBuf,
+    header: PartHeader,
+    encoded: Vec<Option<EncodedRecord>>,
+}
+
 struct Phase1 {
-    /// `(recording id, part path)`, sorted by id.
-    parts: Vec<(String, PathBuf)>,
+    /// One per recording, sorted by recording id.
+    parts: Vec<DonePart>,
     failures: Vec<RecordingFailure>,
     resumed: usize,
     events_decoded: u64,
@@ -319,50 +337,102 @@ fn phase1(
     let bar = progress_bar(recordings.len() as u64, show_progress, "recordings");
     bar.set_prefix("integrate");
     let events = AtomicU64::new(0);
+    let cached_bytes = AtomicU64::new(0);
     let started = Instant::now();
+    let (height, width) = params.output_hw();
+    let shape = [params.frames, 2, height, width];
     enum Outcome {
-        Done(PathBuf, bool),
+        Done(DonePart, bool),
         Failed(RecordingFailure),
     }
     let outcomes: Vec<(String, Outcome)> = recordings
         .par_iter()
-        .map(|rec| {
-            let path = work.join(part::part_file_name(&rec.id));
-            let outcome = (|| {
-                let source = SourceFingerprint::of(&rec.path)
-                    .map_err(|e| RecordingFailure::new(&rec.id, None, e.to_string()))?;
-                if let Ok(header) = part::read_part_header(&path) {
-                    if header.params_hash == hash
-                        && header.recording == rec.id
-                        && header.source == source
-                    {
-                        return Ok(Outcome::Done(path.clone(), true));
-                    }
-                }
-                let done = process_recording(rec, config.dataset, params, &options)?;
-                events.fetch_add(done.events_decoded, Ordering::Relaxed);
-                part::write_part(
-                    &path,
-                    hash,
-                    &rec.id,
-                    source,
-                    done.events_decoded,
-                    &done.samples,
+        .map_init(
+            // One zstd context and scratch buffer per worker thread (None if
+            // the context cannot be made: phase 2 then encodes everything).
+            || {
+                (
+                    zstd::bulk::Compressor::new(config.zstd_level).ok(),
+                    Vec::new(),
                 )
-                .map_err(|e| {
-                    RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
-                })?;
-                Ok(Outcome::Done(path.clone(), false))
-            })()
-            .unwrap_or_else(Outcome::Failed);
-            bar.inc(1);
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!(
-                "{:.1} M events/s",
-                events.load(Ordering::Relaxed) as f64 / secs / 1e6
-            ));
-            (rec.id.clone(), outcome)
-        })
+            },
+            |(compressor, scratch), rec| {
+                let path = work.join(part::part_file_name(&rec.id));
+                let outcome = (|| {
+                    let source = SourceFingerprint::of(&rec.path)
+                        .map_err(|e| RecordingFailure::new(&rec.id, None, e.to_string()))?;
+                    if let Ok(header) = part::read_part_header(&path) {
+                        if header.params_hash == hash
+                            && header.recording == rec.id
+                            && header.source == source
+                        {
+                            let encoded = header.samples.iter().map(|_| None).collect();
+                            return Ok(Outcome::Done(
+                                DonePart {
+                                    path: path.clone(),
+                                    header,
+                                    encoded,
+                                },
+                                true,
+                            ));
+                        }
+                    }
+                    let done = process_recording(rec, config.dataset, params, &options)?;
+                    events.fetch_add(done.events_decoded, Ordering::Relaxed);
+                    let header = part::write_part(
+                        &path,
+                        hash,
+                        &rec.id,
+                        source,
+                        done.events_decoded,
+                        &done.samples,
+                    )
+                    .map_err(|e| {
+                        RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
+                    })?;
+                    // Encode the shard records now, in parallel over recordings,
+                    // while the frames are in memory. A failure here is not
+                    // reported: phase 2 re-encodes that sample from the part and
+                    // reports it exactly as before.
+                    let encoded = done
+                        .samples
+                        .iter()
+                        .map(|(meta, frames)| {
+                            let compressor = compressor.as_mut()?;
+                            if cached_bytes.load(Ordering::Relaxed) >= ENCODED_CACHE_BYTES {
+                                return None;
+                            }
+                            let record = SampleRecord {
+                                key: &meta.sample_id,
+                                label: meta.label,
+                                shape,
+                                frames: frame_data(frames),
+                            };
+                            let encoded =
+                                EncodedRecord::encode_with(&record, compressor, scratch).ok()?;
+                            cached_bytes.fetch_add(encoded.stored_len(), Ordering::Relaxed);
+                            Some(encoded)
+                        })
+                        .collect();
+                    Ok(Outcome::Done(
+                        DonePart {
+                            path: path.clone(),
+                            header,
+                            encoded,
+                        },
+                        false,
+                    ))
+                })()
+                .unwrap_or_else(Outcome::Failed);
+                bar.inc(1);
+                let secs = started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{:.1} M events/s",
+                    events.load(Ordering::Relaxed) as f64 / secs / 1e6
+                ));
+                (rec.id.clone(), outcome)
+            },
+        )
         .collect();
     bar.finish_and_clear();
     let mut result = Phase1 {
@@ -371,11 +441,11 @@ fn phase1(
         resumed: 0,
         events_decoded: events.load(Ordering::Relaxed),
     };
-    for (id, outcome) in outcomes {
+    for (_, outcome) in outcomes {
         match outcome {
-            Outcome::Done(path, resumed) => {
+            Outcome::Done(part, resumed) => {
                 result.resumed += usize::from(resumed);
-                result.parts.push((id, path));
+                result.parts.push(part);
             }
             Outcome::Failed(f) => {
                 tracing::warn!("{}: offset {:?}: {}", f.file, f.offset, f.reason);
@@ -386,18 +456,32 @@ fn phase1(
     result
 }
 
+fn frame_data(frames: &FrameBuf) -> FrameData<'_> {
+    match frames {
+        FrameBuf::Counts(c) => FrameData::Counts(c),
+        FrameBuf::Float(f) => FrameData::Float(f),
+    }
+}
+
 fn phase2(
     config: &IngestConfig,
     params: &IngestParams,
     out: &Path,
-    parts: &[(String, PathBuf)],
+    parts: Vec<DonePart>,
     show_progress: bool,
 ) -> Result<Vec<ManifestRow>, IngestError> {
     // Index every sample of every part, then order by (split, sample id).
-    let mut index: Vec<(PartSample, PathBuf)> = Vec::new();
-    for (_, path) in parts {
-        let header = part::read_part_header(path).map_err(|e| io_err(path, e))?;
-        index.extend(header.samples.into_iter().map(|s| (s, path.clone())));
+    type Entry = (PartSample, PathBuf, Option<EncodedRecord>);
+    let mut index: Vec<Entry> = Vec::new();
+    for part in parts {
+        let path = part.path;
+        index.extend(
+            part.header
+                .samples
+                .into_iter()
+                .zip(part.encoded)
+                .map(|(s, e)| (s, path.clone(), e)),
+        );
     }
     index.sort_by(|a, b| {
         (a.0.meta.split, &a.0.meta.sample_id).cmp(&(b.0.meta.split, &b.0.meta.sample_id))
@@ -416,8 +500,10 @@ fn phase2(
     let target = config.shard_mb.saturating_mul(1 << 20);
     let chunk = (rayon::current_num_threads() * 8).max(8);
     for split in [Split::Train, Split::Test] {
-        let samples: Vec<&(PartSample, PathBuf)> =
-            index.iter().filter(|s| s.0.meta.split == split).collect();
+        let mut samples: Vec<&mut Entry> = index
+            .iter_mut()
+            .filter(|s| s.0.meta.split == split)
+            .collect();
         if samples.is_empty() {
             continue;
         }
@@ -427,26 +513,25 @@ fn phase2(
             target,
             config.zstd_level,
         )?;
-        for batch in samples.chunks(chunk) {
+        for batch in samples.chunks_mut(chunk) {
             let encoded: Vec<Result<EncodedRecord, IngestError>> = batch
-                .par_iter()
-                .map(|(sample, path)| {
+                .par_iter_mut()
+                .map(|(sample, path, cached)| {
+                    if let Some(record) = cached.take() {
+                        return Ok(record);
+                    }
                     let frames =
                         part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
-                    let data = match &frames {
-                        FrameBuf::Counts(c) => FrameData::Counts(c),
-                        FrameBuf::Float(f) => FrameData::Float(f),
-                    };
                     let record = SampleRecord {
                         key: &sample.meta.sample_id,
                         label: sample.meta.label,
                         shape,
-                        frames: data,
+                        frames: frame_data(&frames),
                     };
                     Ok(EncodedRecord::encode(&record, config.zstd_level)?)
                 })
                 .collect();
-            for ((sample, _), record) in batch.iter().zip(encoded) {
+            for ((sample, _, _), record) in batch.iter().zip(encoded) {
                 let location = writer.append_encoded(record?)?;
                 rows.push(ManifestRow {
                     meta: sample.meta.clone(),

@@ -3,6 +3,7 @@
 //! and optionally resize. Pure per-recording work, run in parallel by the
 //! pipeline; every failure becomes a [`RecordingFailure`] for that file only.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::IngestParams;
@@ -132,13 +133,14 @@ pub fn process_recording(
             .cloned()
             .unwrap_or_else(|| format!("class_{label}"))
     };
-    let mut samples = Vec::new();
-    let mut push = |name: String,
-                    label: u32,
-                    split: Split,
-                    (t_start, t_end): (i64, i64),
-                    events: &Events|
-     -> Result<(), RecordingFailure> {
+    // Integrates one cut sample (a pure function of its inputs, so Gesture
+    // windows run in parallel below).
+    let make = |name: String,
+                label: u32,
+                split: Split,
+                (t_start, t_end): (i64, i64),
+                events: &Events|
+     -> Result<(SampleMeta, FrameBuf), RecordingFailure> {
         let (frames, dropped) = frames_for(events, params).map_err(|r| fail(None, r))?;
         let meta = SampleMeta {
             sample_id: format!("{}/{}/{}", split.as_str(), kind.class_dir(label), name),
@@ -152,9 +154,9 @@ pub fn process_recording(
             event_count: events.len() as u64,
             events_dropped: dropped,
         };
-        samples.push((meta, frames));
-        Ok(())
+        Ok((meta, frames))
     };
+    let mut samples = Vec::new();
     let events_decoded = match &recording.plan {
         RecordingPlan::GestureTrial {
             labels_csv,
@@ -168,22 +170,37 @@ pub fn process_recording(
             let events = decode::read_all(&recording.path, recording.format, options)
                 .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
             let sorted = events.t.windows(2).all(|w| w[0] <= w[1]);
-            for w in windows {
-                let cut = cut_window(&events, w.start, w.end, sorted);
-                push(
-                    format!("{trial}_{}", w.k),
-                    w.label,
-                    *split,
-                    (w.start, w.end),
-                    &cut,
-                )?;
+            // A trial holds ~11 windows and a dataset few trials: integrate the
+            // windows in parallel so that the workers stay busy. Results keep
+            // window order, and the first failing window (in order) is reported.
+            let made: Vec<Result<(SampleMeta, FrameBuf), RecordingFailure>> = windows
+                .par_iter()
+                .map(|w| {
+                    let cut = cut_window(&events, w.start, w.end, sorted);
+                    make(
+                        format!("{trial}_{}", w.k),
+                        w.label,
+                        *split,
+                        (w.start, w.end),
+                        &cut,
+                    )
+                })
+                .collect();
+            for sample in made {
+                samples.push(sample?);
             }
             events.len() as u64
         }
         RecordingPlan::WholeFile { label, split, name } => {
             let events = decode::read_all(&recording.path, recording.format, options)
                 .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
-            push(name.clone(), *label, *split, whole_span(&events), &events)?;
+            samples.push(make(
+                name.clone(),
+                *label,
+                *split,
+                whole_span(&events),
+                &events,
+            )?);
             events.len() as u64
         }
         RecordingPlan::Hdf5File => {
@@ -194,7 +211,7 @@ pub fn process_recording(
                 let split = if s.train { Split::Train } else { Split::Test };
                 total += s.events.len() as u64;
                 let span = whole_span(&s.events);
-                push(s.key, s.label, split, span, &s.events)?;
+                samples.push(make(s.key, s.label, split, span, &s.events)?);
             }
             total
         }

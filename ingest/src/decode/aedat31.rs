@@ -299,37 +299,38 @@ impl<B: AsRef<[u8]>> EventReader for Aedat31Reader<B> {
 
 /// Decodes 8-byte polarity events into `out`; returns true if any timestamp
 /// was negative (the caller discards the packet). The common all-valid case
-/// runs as four straight column passes over the (cache-resident) packet, which
-/// the compiler vectorises.
+/// runs as one pass over the (cache-resident) packet: one 8-byte load per
+/// event, four column stores.
 #[inline]
 fn decode_polarity(payload: &[u8], base: i64, keep_invalid: bool, out: &mut Events) -> bool {
-    let words = payload.chunks_exact(8);
-    // OR of the timestamp sign bytes, AND of the validity bits.
-    let (sign, valid) = words
+    // Each event as one little-endian u64: data word in the low half,
+    // timestamp in the high half.
+    let words = payload
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+    // OR of the words (timestamp sign = bit 63), AND of them (validity = bit 0).
+    let (any, all) = words
         .clone()
-        .fold((0u8, 1u8), |(s, v), c| (s | c[7], v & c[0]));
-    if sign & 0x80 != 0 {
+        .fold((0u64, u64::MAX), |(o, a), w| (o | w, a & w));
+    if any >> 63 != 0 {
         return true;
     }
-    let data = |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-    let ts = |c: &[u8]| u32::from_le_bytes([c[4], c[5], c[6], c[7]]) as i64;
-    if keep_invalid || valid & 1 == 1 {
-        out.t.extend(words.clone().map(|c| base + ts(c)));
-        out.x
-            .extend(words.clone().map(|c| ((data(c) >> 17) & 0x7FFF) as u16));
-        out.y
-            .extend(words.clone().map(|c| ((data(c) >> 2) & 0x7FFF) as u16));
-        out.p.extend(words.map(|c| c[0] >> 1 & 1));
+    let event = move |w: u64| {
+        let d = w as u32;
+        (
+            base + (w >> 32) as i64,
+            ((d >> 17) & 0x7FFF) as u16,
+            ((d >> 2) & 0x7FFF) as u16,
+            (d >> 1 & 1) as u8,
+        )
+    };
+    if keep_invalid || all & 1 == 1 {
+        out.extend_columns(words.map(event));
     } else {
-        for c in words {
-            let d = data(c);
-            if d & 1 == 1 {
-                out.push(
-                    base + ts(c),
-                    ((d >> 17) & 0x7FFF) as u16,
-                    ((d >> 2) & 0x7FFF) as u16,
-                    (d >> 1 & 1) as u8,
-                );
+        for w in words {
+            if w & 1 == 1 {
+                let (t, x, y, p) = event(w);
+                out.push(t, x, y, p);
             }
         }
     }

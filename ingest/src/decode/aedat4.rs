@@ -291,22 +291,28 @@ fn decode_event_packet(fb: &[u8], out: &mut Events) -> Result<(), PayloadError> 
         )));
     }
     let events = &buf[data_start..data_start + count * EVENT_BYTES];
-    let recs = events.chunks_exact(EVENT_BYTES);
+    // Each event as two little-endian u64 loads: `t`, then x (bits 0..16),
+    // y (bits 16..32) and `on` (bits 32..40).
+    let recs = events.chunks_exact(EVENT_BYTES).map(|c| {
+        let (t, rest) = c.split_at(8);
+        (
+            u64::from_le_bytes(t.try_into().unwrap_or([0; 8])),
+            u64::from_le_bytes(rest.try_into().unwrap_or([0; 8])),
+        )
+    });
     // x, y are i16 on disk: reject negatives (bit 15 of either) before casting.
-    let sign = recs.clone().fold(0u8, |acc, c| acc | c[9] | c[11]);
-    if sign & 0x80 != 0 {
+    let sign = recs.clone().fold(0u64, |acc, (_, w)| acc | w) & 0x8000_8000;
+    if sign != 0 {
         return Err(corrupt("EVTS packet holds a negative x or y".into()));
     }
-    out.reserve(count);
-    out.t.extend(
-        recs.clone()
-            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
-    );
-    out.x
-        .extend(recs.clone().map(|c| u16::from_le_bytes([c[8], c[9]])));
-    out.y
-        .extend(recs.clone().map(|c| u16::from_le_bytes([c[10], c[11]])));
-    out.p.extend(recs.map(|c| (c[12] != 0) as u8));
+    out.extend_columns(recs.map(|(t, w)| {
+        (
+            t as i64,
+            w as u16,
+            (w >> 16) as u16,
+            u8::from((w >> 32) as u8 != 0),
+        )
+    }));
     Ok(())
 }
 
@@ -605,13 +611,17 @@ fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError>
             let n = if stored {
                 out.copy_from_slice(block);
                 clen
-            } else if independent {
-                lz4_flex::block::decompress_into(block, out)
-                    .map_err(|e| corrupt(format!("LZ4 block: {e}")))?
             } else {
-                let dict_start = frame_start.max(filled.saturating_sub(LZ4_WINDOW));
-                lz4_flex::block::decompress_into_with_dict(block, out, &prefix[dict_start..])
-                    .map_err(|e| corrupt(format!("LZ4 block: {e}")))?
+                let dict: &[u8] = if independent {
+                    &[]
+                } else {
+                    &prefix[frame_start.max(filled.saturating_sub(LZ4_WINDOW))..]
+                };
+                lz4_block_into(block, out, dict).ok_or_else(|| {
+                    corrupt(format!(
+                        "LZ4 block of {clen} bytes is malformed or expands past {room} bytes"
+                    ))
+                })?
             };
             filled += n;
         }
@@ -623,6 +633,62 @@ fn lz4_frames_into(src: &[u8], buf: &mut Vec<u8>) -> Result<usize, PayloadError>
         }
     }
     Ok(filled)
+}
+
+// `LZ4_decompress_safe_usingDict` is part of liblz4's stable API (lz4.h) and is
+// compiled into the static liblz4 that `lz4-sys` builds and links; `lz4-sys`
+// just does not declare it.
+extern "C" {
+    fn LZ4_decompress_safe_usingDict(
+        src: *const std::ffi::c_char,
+        dst: *mut std::ffi::c_char,
+        src_size: std::ffi::c_int,
+        dst_capacity: std::ffi::c_int,
+        dict_start: *const std::ffi::c_char,
+        dict_size: std::ffi::c_int,
+    ) -> std::ffi::c_int;
+}
+
+/// Decompresses one LZ4 block into `out` with liblz4's bounds-checked decoder
+/// (`LZ4_decompress_safe*`, documented never to read outside `block` / `dict`
+/// nor write outside `out`, whatever the input). `dict` holds the bytes that
+/// precede the block's output (linked blocks), empty for independent blocks.
+/// Returns the decompressed length, or `None` for a malformed block or one
+/// that does not fit in `out`.
+///
+/// liblz4 (C, via `lz4-sys`, already linked for polars' parquet) replaced
+/// `lz4_flex`'s safe decoder here: it is several times faster on event
+/// payloads and keeps the same guarantee on malicious input.
+fn lz4_block_into(block: &[u8], out: &mut [u8], dict: &[u8]) -> Option<usize> {
+    // All three lengths are bounded by the 4 MiB LZ4 maximum block size or the
+    // 64 KiB window by the caller; refuse anything that would not fit a C int.
+    let src_size = std::ffi::c_int::try_from(block.len()).ok()?;
+    let dst_capacity = std::ffi::c_int::try_from(out.len()).ok()?;
+    let dict_size = std::ffi::c_int::try_from(dict.len()).ok()?;
+    // SAFETY: the pointers and sizes describe live, non-overlapping slices
+    // (`out` is a `&mut` borrow, `block` and `dict` shared borrows of other
+    // memory); liblz4's `_safe` decoders only read `src_size` bytes of `src`
+    // and `dict_size` bytes of `dict`, and write at most `dst_capacity` bytes.
+    let n = unsafe {
+        if dict.is_empty() {
+            lz4_sys::LZ4_decompress_safe(
+                block.as_ptr().cast(),
+                out.as_mut_ptr().cast(),
+                src_size,
+                dst_capacity,
+            )
+        } else {
+            LZ4_decompress_safe_usingDict(
+                block.as_ptr().cast(),
+                out.as_mut_ptr().cast(),
+                src_size,
+                dst_capacity,
+                dict.as_ptr().cast(),
+                dict_size,
+            )
+        }
+    };
+    usize::try_from(n).ok()
 }
 
 /// Decompresses one or more zstd frames from `src` into `out` (cleared

@@ -1,0 +1,239 @@
+//! Bounded fuzz smoke run on stable Rust: drives the bodies of the four
+//! `cargo fuzz` targets (`dvs_ingest::decode::fuzzing`) with seeded random
+//! mutations of valid seed files, for a fixed number of iterations per
+//! target. Unlike libFuzzer there is no coverage feedback; what it checks is
+//! the same: no panic, no hang (slowest case reported), and no allocation
+//! larger than what the input can physically expand to (a counting global
+//! allocator fails the run when one request exceeds 64 MiB + 32768 x the
+//! input size, the largest expansion a zstd frame allows).
+//!
+//! Run: `cargo run --release -p dvs-ingest --example fuzz-smoke -- [--iterations N] [--hdf5-iterations M] [--seed S]`
+//! Seeds: synthetic files from `decode::synth` (every format and AEDAT 4
+//! compression) plus every file under `shared/fixtures/events` of a matching
+//! format. A failing input is written to `fuzz-smoke-failure-<target>.bin`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use dvs_ingest::decode::{
+    aedat4::Compression,
+    fuzzing::{check_hdf5, check_stream, mutate, SplitMix64},
+    synth, Format,
+};
+
+/// Largest single allocation request since the last reset.
+static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
+
+struct CountingAllocator;
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// wrapper only records the requested size.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST_ALLOCATION.fetch_max(layout.size(), Ordering::Relaxed);
+        // SAFETY: same layout contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST_ALLOCATION.fetch_max(new_size, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System` with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+struct Args {
+    iterations: usize,
+    hdf5_iterations: usize,
+    seed: u64,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        iterations: 100_000,
+        hdf5_iterations: 300,
+        seed: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--iterations" => args.iterations = it.next().context("--iterations N")?.parse()?,
+            "--hdf5-iterations" => {
+                args.hdf5_iterations = it.next().context("--hdf5-iterations M")?.parse()?
+            }
+            "--seed" => args.seed = it.next().context("--seed S")?.parse()?,
+            "-h" | "--help" => {
+                println!("fuzz-smoke [--iterations N] [--hdf5-iterations M] [--seed S]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(args)
+}
+
+/// Every file under `dir` (recursively), sorted.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One fuzz target: its name, the stream format it decodes (`None` = HDF5)
+/// and its seed inputs.
+type Target = (&'static str, Option<Format>, Vec<Vec<u8>>);
+
+/// Seed inputs per target: synthetic files plus matching fixture files.
+fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
+    let events = synth::random_events(3000, 7, 1_589_163_840_000_000);
+    let mut aedat2 = vec![synth::aedat2_bytes(&events, 500)];
+    let mut aedat31 = vec![synth::aedat31_bytes(&events, 256)];
+    let mut aedat4 = Vec::new();
+    for compression in [Compression::None, Compression::Lz4, Compression::Zstd] {
+        for blocks in [synth::Lz4Blocks::Independent, synth::Lz4Blocks::Linked] {
+            aedat4.push(synth::aedat4_bytes(
+                &events,
+                700,
+                compression,
+                blocks,
+                1,
+                true,
+            ));
+        }
+    }
+    let mut hdf5 = Vec::new();
+    for path in fixtures {
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
+        match Format::detect(path, &bytes[..bytes.len().min(16)]) {
+            Some(Format::Aedat2) => aedat2.push(bytes),
+            Some(Format::Aedat31) => aedat31.push(bytes),
+            Some(Format::Aedat4) => aedat4.push(bytes),
+            Some(Format::Hdf5) => hdf5.push(bytes),
+            None => {}
+        }
+    }
+    vec![
+        ("aedat2", Some(Format::Aedat2), aedat2),
+        ("aedat31", Some(Format::Aedat31), aedat31),
+        ("aedat4", Some(Format::Aedat4), aedat4),
+        ("hdf5", None, hdf5),
+    ]
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let fixture_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/events");
+    let fixtures = files_under(&fixture_dir);
+    if fixtures.is_empty() {
+        bail!("no fixture files under {}", fixture_dir.display());
+    }
+    let h5_path = std::env::temp_dir().join(format!("fuzz-smoke-{}.h5", std::process::id()));
+    println!(
+        "fuzz-smoke: seed {}, {} iterations per AEDAT target, {} for HDF5; {} fixture files",
+        args.seed,
+        args.iterations,
+        args.hdf5_iterations,
+        fixtures.len()
+    );
+    let mut failed = false;
+    for (target, format, corpus) in seeds(&fixtures) {
+        if corpus.is_empty() {
+            bail!("{target}: no seed inputs");
+        }
+        let iterations = if format.is_some() {
+            args.iterations
+        } else {
+            args.hdf5_iterations
+        };
+        let mut rng = SplitMix64::new(args.seed ^ target_seed(target));
+        let (mut decoded_ok, mut slowest, mut largest) = (0usize, Duration::ZERO, 0usize);
+        let started = Instant::now();
+        for i in 0..iterations {
+            let mut input = vec![rng.next_u64() as u8];
+            input.extend_from_slice(&corpus[rng.below(corpus.len())]);
+            mutate(&mut input, &mut rng);
+            LARGEST_ALLOCATION.store(0, Ordering::Relaxed);
+            let case_start = Instant::now();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match format {
+                Some(f) => check_stream(f, &input) > 0,
+                None => check_hdf5(&h5_path, &input[1..]),
+            }));
+            let elapsed = case_start.elapsed();
+            slowest = slowest.max(elapsed);
+            let allocation = LARGEST_ALLOCATION.load(Ordering::Relaxed);
+            largest = largest.max(allocation);
+            let limit = (64usize << 20).saturating_add(input.len().saturating_mul(32 * 1024));
+            let problem = match outcome {
+                Err(_) => Some("panicked".to_string()),
+                Ok(_) if allocation > limit => Some(format!(
+                    "allocated {allocation} bytes at once for a {}-byte input",
+                    input.len()
+                )),
+                Ok(ok) => {
+                    decoded_ok += usize::from(ok);
+                    None
+                }
+            };
+            if let Some(problem) = problem {
+                let out = PathBuf::from(format!("fuzz-smoke-failure-{target}.bin"));
+                std::fs::write(&out, &input)?;
+                println!(
+                    "{target}: iteration {i}: {problem}; input saved to {}",
+                    out.display()
+                );
+                failed = true;
+                break;
+            }
+        }
+        println!(
+            "{target:<8} {iterations:>7} cases from {:>2} seeds in {:>6.2} s: {decoded_ok} decoded without error, slowest case {:.2} ms, largest allocation {:.1} MiB",
+            corpus.len(),
+            started.elapsed().as_secs_f64(),
+            slowest.as_secs_f64() * 1e3,
+            largest as f64 / (1 << 20) as f64,
+        );
+    }
+    let _ = std::fs::remove_file(&h5_path);
+    if failed {
+        bail!("fuzz-smoke found a failure");
+    }
+    Ok(())
+}
+
+/// A fixed per-target seed offset (FNV-1a of the name).
+fn target_seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
