@@ -2,6 +2,8 @@
 # Training-step benchmark: `asgl-train bench` (candle, CPU) side by side with a minimal PyTorch
 # implementation of the same VGGSNN2 step (scripts/bench_train_torch.py), both on 2 CPU cores.
 # Usage: scripts/bench-train.sh [--batch-size 16] [--T 10] [--size 48] [--steps 3] [--warmup 1]
+# Env: BENCH_THREADS (default 2), BENCH_UNFUSED=1 also times candle's unfused LIF loop.
+# Each run is wrapped in /usr/bin/time -v and its peak resident memory is printed.
 # Results are recorded in docs/bench-train.md.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,9 +23,22 @@ if ! python -c "import torch" 2>/dev/null; then
   (flock 9; python -m pip install -q torch==2.15.0 >&2) 9>"$root/.venv.lock"
 fi
 echo "machine: $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "--- candle (asgl-train bench), RAYON_NUM_THREADS=$threads"
-RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
-  "$CARGO_TARGET_DIR/release/asgl-train" bench "${args[@]}"
+timelog="$(mktemp)"
+trap 'rm -f "$timelog"' EXIT
+peak() { echo "peak RSS: $(awk -F': ' '/Maximum resident set size/ {printf "%.2f GB", $2 / 1048576}' "$timelog")"; }
+candle() {
+  RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
+    /usr/bin/time -v -o "$timelog" "$CARGO_TARGET_DIR/release/asgl-train" bench "$@"
+  peak
+}
+echo "--- candle (asgl-train bench, fused LIF op), RAYON_NUM_THREADS=$threads"
+candle "${args[@]}"
+if [ "${BENCH_UNFUSED:-0}" = 1 ]; then
+  echo "--- candle (asgl-train bench --unfused), RAYON_NUM_THREADS=$threads"
+  candle --unfused "${args[@]}"
+fi
 echo "--- pytorch (scripts/bench_train_torch.py), threads=$threads"
 OMP_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
-  python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | head -1
+  /usr/bin/time -v -o "$timelog" python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | head -1
+peak
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,6 @@
 //! `asgl-train bench`: time one VGGSNN2 training step (forward, TET loss, backward, SGD + Adam)
-//! on random input, batch 16, T = 10, 2×48×48, and report the per-phase time.
+//! on random input, batch 16, T = 10, 2×48×48, and report the per-phase time (fused CPU LIF op
+//! by default, or the unfused per-step loop).
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -29,11 +30,13 @@ pub fn bench_step(
     hw: usize,
     warmup: usize,
     steps: usize,
+    fused_lif: bool,
     device: &Device,
 ) -> Result<BenchResult> {
     let spec = cfg.net_spec([2, hw, hw], 10)?;
     let t = spec.time_steps;
-    let net = Network::new(spec, cfg.candle_dtype()?, device, cfg.seed)?;
+    let mut net = Network::new(spec, cfg.candle_dtype()?, device, cfg.seed)?;
+    net.set_fused_lif(fused_lif);
     let (mut sgd, mut adam) = optimisers(&net, cfg);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let x = Tensor::rand(0f32, 1f32, (t, batch, 2, hw, hw), device)?.to_dtype(net.dtype())?;

@@ -3,9 +3,16 @@
 //! Per forward pass u starts at 0; for t = 0..T−1:
 //! u ← sigmoid(d)·u + I_t, s_t = S(u − θ), u ← u·(1 − s_t) (hard reset, NOT detached), o_t = θ·s_t.
 //! The leak λ = sigmoid(d) is stored as the logit d; θ and d are optionally learnable.
+//!
+//! On the CPU the recurrence runs as one fused custom op ([`crate::fused_lif`]: one pass over T,
+//! hand-written BPTT, only u_t and the mask kept for backward); on other devices (CUDA) it runs
+//! as the unfused per-step tensor loop below, which autograd differentiates.
+use std::sync::{Arc, Mutex};
+
 use candle_core::{Tensor, Var};
 
 use crate::error::Result;
+use crate::fused_lif::{FusedLif, FusedLifConfig};
 use crate::spike::{ForwardCtx, NoisySpike};
 
 /// A scalar neuron parameter: learnable (shape [1]) or a fixed constant.
@@ -26,6 +33,8 @@ pub struct Lif {
     decay: NeuronParam,
     /// Threshold θ.
     thresh: NeuronParam,
+    /// Use the fused CPU op when the input is on the CPU (default); `false` forces the loop.
+    fused: bool,
 }
 
 /// The effective leak of a fixed decay λ: sigmoid(logit(λ)) evaluated in float32, exactly as the
@@ -55,7 +64,13 @@ impl Lif {
             spike,
             decay,
             thresh,
+            fused: true,
         }
+    }
+
+    /// Chooses the fused CPU op (`true`, default) or the unfused per-step loop (`false`).
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused;
     }
 
     /// The spike function (and through it the surrogate).
@@ -70,15 +85,78 @@ impl Lif {
 
     /// Runs the T-step recurrence on `input` ([T·B, ...]) and returns θ·s with the same shape.
     pub fn forward(&self, input: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
-        let shape = input.shape().clone();
-        let t_steps = self.time_steps;
-        let per_step = input.elem_count() / t_steps;
-        let flat = input.reshape((t_steps, per_step))?;
         if let NeuronParam::Learnable(th) = &self.thresh {
             // The reference clamps θ to ≥ 0 in place before each forward (outside autograd).
             let clamped = th.as_tensor().detach().clamp(0.0, f64::INFINITY)?;
             th.set(&clamped)?;
         }
+        let out = if self.fused && input.device().is_cpu() {
+            self.forward_fused(input, ctx)?
+        } else {
+            self.forward_unfused(input, ctx)?
+        };
+        if let Some(rec) = ctx.record.as_mut() {
+            rec.push((self.index, out.clone()));
+        }
+        Ok(out)
+    }
+
+    /// A scalar parameter as a [1] tensor of the input's dtype (a graph node when learnable).
+    fn param_tensor(p: &NeuronParam, like: &Tensor) -> Result<Tensor> {
+        Ok(match p {
+            NeuronParam::Learnable(v) => v.as_tensor().reshape(1)?,
+            NeuronParam::Fixed(x) => Tensor::new(&[*x], like.device())?.to_dtype(like.dtype())?,
+        })
+    }
+
+    /// The fused CPU path: one custom op over all T steps.
+    fn forward_fused(&self, input: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
+        let input = input.contiguous()?;
+        let n = input.elem_count();
+        let mix = self.spike.fused_mix(n, ctx)?;
+        let width = self.spike.surrogate().param().tensor();
+        let width_channels = width.elem_count();
+        let inner = match input.dims() {
+            [_, c, rest @ ..] if width_channels > 1 && *c == width_channels => {
+                rest.iter().product()
+            }
+            _ if width_channels == 1 => 1,
+            dims => {
+                return Err(crate::TrainError::Spec(format!(
+                    "LIF layer {}: {} surrogate widths do not match input dims {dims:?}",
+                    self.index, width_channels
+                )))
+            }
+        };
+        let params = Tensor::cat(
+            &[
+                width.flatten_all()?.to_dtype(input.dtype())?,
+                Self::param_tensor(&self.decay, &input)?,
+                Self::param_tensor(&self.thresh, &input)?,
+            ],
+            0,
+        )?;
+        let cfg = FusedLifConfig {
+            time_steps: self.time_steps,
+            surrogate: self.spike.surrogate().kind(),
+            width_channels,
+            inner,
+            decay_is_logit: matches!(self.decay, NeuronParam::Learnable(_)),
+            mix,
+        };
+        let spike_sum = Arc::new(Mutex::new(0f64));
+        let out = input.apply_op2(&params, FusedLif::new(cfg, spike_sum.clone()))?;
+        let sum = *spike_sum.lock().expect("fused-lif state poisoned");
+        ctx.spike_sums.push((self.index, sum, n));
+        Ok(out)
+    }
+
+    /// The unfused path: the per-step tensor loop, differentiated by autograd (any device).
+    fn forward_unfused(&self, input: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
+        let shape = input.shape().clone();
+        let t_steps = self.time_steps;
+        let per_step = input.elem_count() / t_steps;
+        let flat = input.reshape((t_steps, per_step))?;
         let mut u: Option<Tensor> = None;
         let mut spikes = Vec::with_capacity(t_steps);
         for t in 0..t_steps {
@@ -108,9 +186,6 @@ impl Lif {
             NeuronParam::Learnable(th) => s.broadcast_mul(th.as_tensor())?,
         }
         .reshape(shape)?;
-        if let Some(rec) = ctx.record.as_mut() {
-            rec.push((self.index, out.clone()));
-        }
         Ok(out)
     }
 }

@@ -203,6 +203,9 @@ struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Run the LIF layers as the unfused per-step tensor loop instead of the fused CPU op.
+    #[arg(long)]
+    unfused: bool,
 }
 
 fn main() -> Result<()> {
@@ -253,6 +256,7 @@ fn main() -> Result<()> {
                 b.size,
                 b.warmup,
                 b.steps.max(1),
+                !b.unfused,
                 &device,
             )?;
             let med = |v: &[f64]| {
@@ -264,8 +268,8 @@ fn main() -> Result<()> {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
                 println!(
-                    "asgl-train bench: {} batch {} T {} 2x{}x{} on {}: step {:.1} ms (median of {}; forward {:.1}, backward {:.1}, optimiser {:.1})",
-                    b.arch, b.batch_size, b.t, b.size, b.size, b.device,
+                    "asgl-train bench: {} ({} LIF) batch {} T {} 2x{}x{} on {}: step {:.1} ms (median of {}; forward {:.1}, backward {:.1}, optimiser {:.1})",
+                    b.arch, if b.unfused { "unfused" } else { "fused" }, b.batch_size, b.t, b.size, b.size, b.device,
                     med(&r.step_ms), r.step_ms.len(), med(&r.forward_ms), med(&r.backward_ms), med(&r.optimiser_ms)
                 );
             }

@@ -305,6 +305,16 @@ impl Network {
         }
     }
 
+    /// Runs every LIF layer through the fused CPU op (`true`, the default) or the unfused
+    /// per-step loop (`false`; what non-CPU devices always use). For tests and benchmarks.
+    pub fn set_fused_lif(&mut self, fused: bool) {
+        for l in &mut self.layers {
+            if let Layer::Lif(lif) = l {
+                lif.set_fused(fused);
+            }
+        }
+    }
+
     /// Current surrogate widths w per LIF layer: (layer index, w).
     pub fn widths(&self) -> Result<Vec<(usize, f64)>> {
         let mut out = Vec::new();

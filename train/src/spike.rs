@@ -10,6 +10,7 @@ use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
+use crate::fused_lif::SpikeMix;
 use crate::spec::SpikeMode;
 use crate::surrogate::{heaviside, Surrogate};
 
@@ -72,7 +73,38 @@ pub fn draw_mask(rng: &mut ChaCha8Rng, n: usize, p: f64) -> Vec<f32> {
         .collect()
 }
 
+/// Draws the spike-mode masks of `n` elements as bytes (1 = spike mode), consuming the RNG
+/// exactly like [`draw_mask`] (so fused and unfused LIF see the same masks for a seed).
+pub fn draw_mask_bits(rng: &mut ChaCha8Rng, n: usize, p: f64) -> Vec<u8> {
+    let cut = (p.clamp(0.0, 1.0) * 4_294_967_296.0) as u64;
+    (0..n)
+        .map(|_| u8::from((rng.next_u32() as u64) >= cut))
+        .collect()
+}
+
 impl NoisySpike {
+    /// How a fused LIF forward over `n` elements (all steps) mixes Θ and H in the mode given by
+    /// `ctx`; draws the masks from `ctx`'s RNG in the same order as per-step [`Self::forward`] calls.
+    pub fn fused_mix(&self, n: usize, ctx: &mut ForwardCtx) -> Result<SpikeMix> {
+        if !ctx.train {
+            return Ok(SpikeMix::Eval);
+        }
+        let p = match self.mode {
+            SpikeMode::StraightThrough => 0.0,
+            SpikeMode::Noisy => self.p,
+        };
+        Ok(if p <= 0.0 {
+            SpikeMix::AllSpike
+        } else if p >= 1.0 {
+            SpikeMix::AllAnalog
+        } else {
+            let rng = ctx.rng.as_deref_mut().ok_or_else(|| {
+                crate::error::TrainError::Config("training forward with 0<p<1 needs an RNG".into())
+            })?;
+            SpikeMix::Masked(draw_mask_bits(rng, n, p))
+        })
+    }
+
     /// A spike function over `surrogate` with analog probability `p`.
     pub fn new(surrogate: Surrogate, p: f64, mode: SpikeMode) -> Self {
         NoisySpike { surrogate, p, mode }

@@ -1,0 +1,509 @@
+//! Fused multi-step LIF (CPU custom op): the whole T-step recurrence of one LIF layer — leak,
+//! threshold, hybrid noisy spike, hard reset, θ·s output — in one pass, with a hand-written
+//! BPTT backward.
+//!
+//! Why: the unfused loop in [`crate::lif`] builds ~15 small element-wise tensors per step and
+//! layer and autograd keeps all of them until backward (the full-size VGGSNN2 step needed
+//! more than 15.8 GB). The fused op keeps only what backward needs: the pre-reset membrane u_t per step
+//! (same element type as the input) and the spike-mode mask (one byte per element and step).
+//!
+//! Semantics are exactly those of the unfused path (see `../shared/design/asgl.md`), evaluated
+//! with the same floating-point operations in the same order so the forward values are
+//! bit-identical for a given seed:
+//! u_t = λ·v_{t−1} + I_t (u_0 = I_0), x_t = u_t − θ, s_t = h + m·(Θ(x_t) − h) with h = H_α(x_t),
+//! v_t = u_t − u_t·s_t (hard reset, not detached), o_t = θ·s_t.
+//! Backward (per element, t = T−1..0), with ds/dx = h_α(x) for every element (straight-through
+//! for spike-mode elements) and dv_t/du_t = 1 − s_t − u_t·h_α(x_t):
+//! g_s = θ·g_o − u·g_v, g_x = g_s·h_α, g_u = (1 − s)·g_v + g_x, g_I = g_u, g_v(t−1) = λ·g_u,
+//! g_λ += g_u·v_{t−1}, g_θ += s·g_o − g_x, g_α += g_s·dH/dα.
+//! Gradient sums (width, decay, threshold) are accumulated in a different order than autograd
+//! does, so those agree to rounding, not bit for bit.
+//!
+//! Parameters travel as one small tensor `[α_0..α_{C−1}, d, θ]` (C = 1 for layer granularity,
+//! the channel count for channel granularity) built with `Tensor::cat`, so autograd routes the
+//! gradient back to whichever of them are variables. Only a CPU kernel exists; other devices use
+//! the unfused path (see [`crate::lif::Lif::forward`]).
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+use crate::spec::SurrogateKind;
+
+/// How the spike value mixes the step Θ and the surrogate H (the noise state of one forward).
+#[derive(Clone, Debug)]
+pub enum SpikeMix {
+    /// Eval: s = Θ(x), no gradient through the spike.
+    Eval,
+    /// Every element in spike mode (p ≤ 0 or straight-through): s = h + (Θ − h).
+    AllSpike,
+    /// Every element in analog mode (p ≥ 1): s = h.
+    AllAnalog,
+    /// Per element and step: s = h + m·(Θ − h), m ∈ {0, 1}; layout [T, N] (t-major).
+    Masked(Vec<u8>),
+}
+
+/// Static description of one fused LIF application.
+#[derive(Clone, Debug)]
+pub struct FusedLifConfig {
+    pub time_steps: usize,
+    pub surrogate: SurrogateKind,
+    /// Number of width parameters: 1 (layer) or the channel count (channel granularity).
+    pub width_channels: usize,
+    /// Elements per channel within one sample (H·W for conv activations, 1 for features);
+    /// the channel of element j of a step is (j / inner) % width_channels.
+    pub inner: usize,
+    /// `true`: the decay slot holds the logit d (λ = sigmoid(d)); `false`: it holds λ itself.
+    pub decay_is_logit: bool,
+    pub mix: SpikeMix,
+}
+
+/// The custom op. Keeps the pre-reset membrane for backward and reports the spike count.
+pub struct FusedLif {
+    cfg: FusedLifConfig,
+    /// u_t for every step and element, written by the forward, read by the backward.
+    saved_u: Mutex<Option<CpuStorage>>,
+    /// Σ s over the whole output (firing-rate statistics), written by the forward.
+    spike_sum: Arc<Mutex<f64>>,
+}
+
+/// Float element types the kernel runs on (f32, f64), with the exact operations candle uses.
+trait Real:
+    Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+    + candle_core::WithDType
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const HALF: Self;
+    fn exp_(self) -> Self;
+    fn to_f64_(self) -> f64;
+    fn storage(v: Vec<Self>) -> CpuStorage;
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const HALF: Self = 0.5;
+    fn exp_(self) -> Self {
+        self.exp()
+    }
+    fn to_f64_(self) -> f64 {
+        self as f64
+    }
+    fn storage(v: Vec<Self>) -> CpuStorage {
+        CpuStorage::F32(v)
+    }
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const HALF: Self = 0.5;
+    fn exp_(self) -> Self {
+        self.exp()
+    }
+    fn to_f64_(self) -> f64 {
+        self
+    }
+    fn storage(v: Vec<Self>) -> CpuStorage {
+        CpuStorage::F64(v)
+    }
+}
+
+/// candle-nn's sigmoid, 1 / (e^−v + 1), evaluated the same way.
+fn sigmoid<F: Real>(v: F) -> F {
+    F::ONE / ((-v).exp_() + F::ONE)
+}
+
+/// Per-channel constants of the surrogate: e^a (rectangle) or k (sigmoid).
+fn surrogate_scale<F: Real>(kind: SurrogateKind, param: F) -> F {
+    match kind {
+        SurrogateKind::Rectangle => param.exp_(),
+        SurrogateKind::Sigmoid => param,
+    }
+}
+
+/// H(x) with scale c (= e^a or k), exactly as [`crate::surrogate::Surrogate::forward`] computes it.
+#[inline(always)]
+fn surrogate_value<F: Real>(kind: SurrogateKind, x: F, scale: F) -> F {
+    match kind {
+        SurrogateKind::Rectangle => {
+            let ramp = x * scale + F::HALF;
+            if ramp > F::ZERO && ramp < F::ONE {
+                ramp
+            } else if ramp >= F::ONE {
+                F::ONE
+            } else {
+                F::ZERO
+            }
+        }
+        SurrogateKind::Sigmoid => sigmoid(x * scale),
+    }
+}
+
+/// (dH/dx, dH/dparam / scale-free part): rectangle → (e^a, x) on the open ramp, the caller
+/// multiplies the accumulated x-sum by e^a; sigmoid → (k·σ(1−σ), x·σ(1−σ)).
+#[inline(always)]
+fn surrogate_grads<F: Real>(kind: SurrogateKind, x: F, scale: F, h: F) -> (F, F) {
+    match kind {
+        SurrogateKind::Rectangle => {
+            let ramp = x * scale + F::HALF;
+            if ramp > F::ZERO && ramp < F::ONE {
+                (scale, x)
+            } else {
+                (F::ZERO, F::ZERO)
+            }
+        }
+        SurrogateKind::Sigmoid => {
+            let ds = h * (F::ONE - h);
+            (scale * ds, x * ds)
+        }
+    }
+}
+
+/// Chunk of elements (within one step) handled by one task.
+const CHUNK: usize = 4096;
+
+/// Splits a [T, N] t-major buffer into per-chunk lists of T row pieces (disjoint, so chunks can
+/// be processed in parallel without unsafe code).
+fn chunk_rows<F>(buf: &mut [F], n: usize) -> Vec<Vec<&mut [F]>> {
+    let chunks = n.div_ceil(CHUNK);
+    let mut per_chunk: Vec<Vec<&mut [F]>> = (0..chunks).map(|_| Vec::new()).collect();
+    for row in buf.chunks_mut(n) {
+        for (k, piece) in row.chunks_mut(CHUNK).enumerate() {
+            per_chunk[k].push(piece);
+        }
+    }
+    per_chunk
+}
+
+/// Everything one kernel invocation needs to know about the parameters.
+struct Params<F> {
+    scales: Vec<F>,
+    leak: F,
+    thresh: F,
+}
+
+impl FusedLifConfig {
+    fn params<F: Real>(&self, raw: &[F]) -> candle_core::Result<Params<F>> {
+        let c = self.width_channels;
+        if raw.len() != c + 2 {
+            candle_core::bail!(
+                "fused-lif: parameter pack has {} values, expected {} widths + decay + threshold",
+                raw.len(),
+                c
+            );
+        }
+        let scales = raw[..c]
+            .iter()
+            .map(|&a| surrogate_scale(self.surrogate, a))
+            .collect();
+        let leak = if self.decay_is_logit {
+            sigmoid(raw[c])
+        } else {
+            raw[c]
+        };
+        Ok(Params {
+            scales,
+            leak,
+            thresh: raw[c + 1],
+        })
+    }
+
+    #[inline(always)]
+    fn channel(&self, j: usize) -> usize {
+        if self.width_channels == 1 {
+            0
+        } else {
+            (j / self.inner) % self.width_channels
+        }
+    }
+
+    /// s for element j of step t given x and the surrogate value h (computed lazily).
+    #[inline(always)]
+    fn spike<F: Real>(&self, x: F, scale: F, idx: usize) -> F {
+        let step = if x >= F::ZERO { F::ONE } else { F::ZERO };
+        match &self.mix {
+            SpikeMix::Eval => step,
+            SpikeMix::AllSpike => {
+                let h = surrogate_value(self.surrogate, x, scale);
+                h + (step - h)
+            }
+            SpikeMix::AllAnalog => surrogate_value(self.surrogate, x, scale),
+            SpikeMix::Masked(mask) => {
+                let h = surrogate_value(self.surrogate, x, scale);
+                let m = if mask[idx] != 0 { F::ONE } else { F::ZERO };
+                h + (step - h) * m
+            }
+        }
+    }
+
+    /// Forward over all steps: returns (θ·s [T·N], u [T·N], Σ s).
+    fn forward<F: Real>(
+        &self,
+        input: &[F],
+        raw: &[F],
+    ) -> candle_core::Result<(Vec<F>, Vec<F>, f64)> {
+        let t_steps = self.time_steps;
+        let n = input.len() / t_steps;
+        let p = self.params(raw)?;
+        if n == 0 {
+            return Ok((Vec::new(), Vec::new(), 0.0));
+        }
+        let mut out = vec![F::ZERO; input.len()];
+        let mut saved = vec![F::ZERO; input.len()];
+        let out_chunks = chunk_rows(&mut out, n);
+        let u_chunks = chunk_rows(&mut saved, n);
+        let sums: Vec<f64> = out_chunks
+            .into_par_iter()
+            .zip(u_chunks.into_par_iter())
+            .enumerate()
+            .map(|(k, (mut out_rows, mut u_rows))| {
+                let j0 = k * CHUNK;
+                let len = out_rows[0].len();
+                let mut v = vec![F::ZERO; len];
+                let mut sum = 0f64;
+                for t in 0..t_steps {
+                    let inp = &input[t * n + j0..t * n + j0 + len];
+                    let o_row = &mut out_rows[t];
+                    let u_row = &mut u_rows[t];
+                    for jj in 0..len {
+                        let j = j0 + jj;
+                        let u = if t == 0 {
+                            inp[jj]
+                        } else {
+                            v[jj] * p.leak + inp[jj]
+                        };
+                        let x = u - p.thresh;
+                        let s = self.spike(x, p.scales[self.channel(j)], t * n + j);
+                        u_row[jj] = u;
+                        v[jj] = u - u * s;
+                        o_row[jj] = s * p.thresh;
+                        sum += s.to_f64_();
+                    }
+                }
+                sum
+            })
+            .collect();
+        Ok((out, saved, sums.iter().sum()))
+    }
+
+    /// Backward over all steps: returns (dL/dI [T·N], dL/d[α.., d, θ]).
+    fn backward<F: Real>(
+        &self,
+        saved: &[F],
+        grad_out: &[F],
+        raw: &[F],
+    ) -> candle_core::Result<(Vec<F>, Vec<F>)> {
+        let t_steps = self.time_steps;
+        let n = saved.len() / t_steps;
+        let p = self.params(raw)?;
+        let c = self.width_channels;
+        if n == 0 {
+            return Ok((Vec::new(), vec![F::ZERO; c + 2]));
+        }
+        let train = !matches!(self.mix, SpikeMix::Eval);
+        let mut grad_in = vec![F::ZERO; saved.len()];
+        let g_chunks = chunk_rows(&mut grad_in, n);
+        // Per chunk: (Σ g·dH/dα per channel, Σ g_λ, Σ g_θ), accumulated in f64.
+        let partial: Vec<(Vec<f64>, f64, f64)> = g_chunks
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, mut g_rows)| {
+                let j0 = k * CHUNK;
+                let len = g_rows[0].len();
+                let mut g_width = vec![0f64; c];
+                let (mut g_leak, mut g_thresh) = (0f64, 0f64);
+                // g_u of step t+1 per element.
+                let mut g_u_next = vec![F::ZERO; len];
+                for t in (0..t_steps).rev() {
+                    let u_row = &saved[t * n + j0..t * n + j0 + len];
+                    let go_row = &grad_out[t * n + j0..t * n + j0 + len];
+                    let g_row = &mut g_rows[t];
+                    for jj in 0..len {
+                        let j = j0 + jj;
+                        let ch = self.channel(j);
+                        let scale = p.scales[ch];
+                        let u = u_row[jj];
+                        let x = u - p.thresh;
+                        let s = self.spike(x, scale, t * n + j);
+                        let g_v = if t + 1 < t_steps {
+                            p.leak * g_u_next[jj]
+                        } else {
+                            F::ZERO
+                        };
+                        let g_s = go_row[jj] * p.thresh - g_v * u;
+                        let (hx, ha) = if train {
+                            let h = surrogate_value(self.surrogate, x, scale);
+                            surrogate_grads(self.surrogate, x, scale, h)
+                        } else {
+                            (F::ZERO, F::ZERO)
+                        };
+                        let g_x = g_s * hx;
+                        let g_u = g_v * (F::ONE - s) + g_x;
+                        g_width[ch] += (g_s * ha).to_f64_();
+                        g_thresh += (go_row[jj] * s - g_x).to_f64_();
+                        if t > 0 {
+                            let u_prev = saved[(t - 1) * n + j];
+                            let s_prev = self.spike(u_prev - p.thresh, scale, (t - 1) * n + j);
+                            let v_prev = u_prev - u_prev * s_prev;
+                            g_leak += (g_u * v_prev).to_f64_();
+                        }
+                        g_row[jj] = g_u;
+                        g_u_next[jj] = g_u;
+                    }
+                }
+                (g_width, g_leak, g_thresh)
+            })
+            .collect();
+        let mut g_width = vec![0f64; c];
+        let (mut g_leak, mut g_thresh) = (0f64, 0f64);
+        for (w, l, th) in partial {
+            for (a, b) in g_width.iter_mut().zip(w) {
+                *a += b;
+            }
+            g_leak += l;
+            g_thresh += th;
+        }
+        let mut g_params = Vec::with_capacity(c + 2);
+        for (ch, g) in g_width.into_iter().enumerate() {
+            // Rectangle: dH/da = e^a·x on the ramp; the x-sum is scaled once per channel.
+            let g = match self.surrogate {
+                SurrogateKind::Rectangle => g * p.scales[ch].to_f64_(),
+                SurrogateKind::Sigmoid => g,
+            };
+            g_params.push(F::from_f64(g));
+        }
+        let g_decay = if self.decay_is_logit {
+            let l = p.leak.to_f64_();
+            g_leak * l * (1.0 - l)
+        } else {
+            g_leak
+        };
+        g_params.push(F::from_f64(g_decay));
+        g_params.push(F::from_f64(g_thresh));
+        Ok((grad_in, g_params))
+    }
+}
+
+/// The contiguous slice of a CPU storage.
+fn slice<'a, F: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [F]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused-lif: non-contiguous input".into()))?;
+    Ok(&F::cpu_storage_as_slice(s)?[a..b])
+}
+
+/// Runs `f` on the contiguous CPU slice of tensor `t` (element type F).
+fn with_tensor_slice<F: Real, R>(
+    t: &Tensor,
+    f: impl FnOnce(&[F]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(slice::<F>(cpu, layout)?),
+        _ => candle_core::bail!("fused-lif: only the CPU backend is supported"),
+    }
+}
+
+impl FusedLif {
+    /// The op for one forward; `spike_sum` receives Σ s.
+    pub fn new(cfg: FusedLifConfig, spike_sum: Arc<Mutex<f64>>) -> Self {
+        FusedLif {
+            cfg,
+            saved_u: Mutex::new(None),
+            spike_sum,
+        }
+    }
+
+    fn fwd_typed<F: Real>(&self, input: &[F], raw: &[F]) -> candle_core::Result<CpuStorage> {
+        if self.cfg.time_steps == 0 || input.len() % self.cfg.time_steps != 0 {
+            candle_core::bail!(
+                "fused-lif: {} elements do not split into {} steps",
+                input.len(),
+                self.cfg.time_steps
+            );
+        }
+        if let SpikeMix::Masked(m) = &self.cfg.mix {
+            if m.len() != input.len() {
+                candle_core::bail!(
+                    "fused-lif: mask has {} elements, input {}",
+                    m.len(),
+                    input.len()
+                );
+            }
+        }
+        let (out, saved, sum) = self.cfg.forward(input, raw)?;
+        *self.saved_u.lock().expect("fused-lif state poisoned") = Some(F::storage(saved));
+        *self.spike_sum.lock().expect("fused-lif state poisoned") = sum;
+        Ok(F::storage(out))
+    }
+
+    fn bwd_typed<F: Real>(
+        &self,
+        input: &Tensor,
+        params: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let guard = self.saved_u.lock().expect("fused-lif state poisoned");
+        let saved = match guard.as_ref() {
+            Some(s) => F::cpu_storage_as_slice(s)?,
+            None => candle_core::bail!("fused-lif: backward before forward"),
+        };
+        let (g_in, g_p) = with_tensor_slice::<F, _>(grad_res, |go| {
+            with_tensor_slice::<F, _>(params, |raw| self.cfg.backward(saved, go, raw))
+        })?;
+        let g_in = Tensor::from_vec(g_in, input.shape(), &Device::Cpu)?;
+        let g_p = Tensor::from_vec(g_p, params.shape(), &Device::Cpu)?;
+        Ok((g_in, g_p))
+    }
+}
+
+impl CustomOp2 for FusedLif {
+    fn name(&self) -> &'static str {
+        "fused-lif"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let out = match (s1, s2) {
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
+                self.fwd_typed::<f32>(slice(s1, l1)?, slice(s2, l2)?)?
+            }
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
+                self.fwd_typed::<f64>(slice(s1, l1)?, slice(s2, l2)?)?
+            }
+            _ => candle_core::bail!("fused-lif: input and parameters must both be f32 or f64"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        input: &Tensor,
+        params: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (g_in, g_p) = match input.dtype() {
+            candle_core::DType::F32 => self.bwd_typed::<f32>(input, params, grad_res)?,
+            candle_core::DType::F64 => self.bwd_typed::<f64>(input, params, grad_res)?,
+            dt => candle_core::bail!("fused-lif: unsupported dtype {dt:?}"),
+        };
+        Ok((Some(g_in), Some(g_p)))
+    }
+}
