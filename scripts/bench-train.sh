@@ -39,6 +39,6 @@ if [ "${BENCH_UNFUSED:-0}" = 1 ]; then
 fi
 echo "--- pytorch (scripts/bench_train_torch.py), threads=$threads"
 OMP_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
-  /usr/bin/time -v -o "$timelog" python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | head -1
+  /usr/bin/time -v -o "$timelog" python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | sed -n 1p
 peak
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -14,6 +14,8 @@
 #   EPOCHS   training epochs                                        [30]
 #   BATCH    training batch size                                    [16]
 #   LR       SGD learning rate                                      [0.1]
+#   FLIP     horizontal-flip augmentation (true | false)   [false for gesture, else true]
+#            (a flipped right-hand wave is a left-hand wave, so Gesture trains without it)
 #   EXTRA_FIXTURE_ARGS more dvs-fixtures flags (e.g. "--files-per-class 10" or "--users 8")
 #   EXTRA_TRAIN_ARGS   more asgl-train fit flags
 set -euo pipefail
@@ -30,6 +32,8 @@ ARCH="${ARCH:-vgg:16,P,32,P,64,P}"
 EPOCHS="${EPOCHS:-30}"
 BATCH="${BATCH:-16}"
 LR="${LR:-0.1}"
+case "${LAYOUT:-gesture}" in gesture) default_flip=false ;; *) default_flip=true ;; esac
+FLIP="${FLIP:-$default_flip}"
 EXTRA_FIXTURE_ARGS="${EXTRA_FIXTURE_ARGS:-}"
 EXTRA_TRAIN_ARGS="${EXTRA_TRAIN_ARGS:-}"
 
@@ -65,7 +69,7 @@ step "3/6 dvs-ingest inspect -> $RUN/sample_frames.png"
 step "4/6 asgl-train fit -> $RUN/train"
 # shellcheck disable=SC2086
 "$bin/asgl-train" fit --data "$RUN/data" --out "$RUN/train" --arch "$ARCH" --num_epoch "$EPOCHS" \
-  --train_batch_size "$BATCH" --lr "$LR" --seed "$SEED" --T "$FRAMES" $EXTRA_TRAIN_ARGS
+  --train_batch_size "$BATCH" --lr "$LR" --seed "$SEED" --T "$FRAMES" --flip "$FLIP" $EXTRA_TRAIN_ARGS
 
 step "5/6 asgl-train export -> $RUN/model.onnx"
 "$bin/asgl-train" export --checkpoint "$RUN/train/best" --out "$RUN/model.onnx"

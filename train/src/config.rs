@@ -70,6 +70,9 @@ pub struct TrainConfig {
     pub transform: ValueTransform,
     /// Train-time flip + circular roll (the reference's augmentation).
     pub augment: bool,
+    /// With `augment`: flip the W axis with probability 0.5. Turn it off where left and right
+    /// carry the label (DVS128 Gesture: a flipped right-hand wave is a left-hand wave).
+    pub flip: bool,
     /// Roll range for augmentation.
     pub roll_max: u32,
     /// Loader decode threads (0 = all cores).
@@ -110,6 +113,7 @@ impl Default for TrainConfig {
             dtype: "f32".into(),
             transform: ValueTransform::MaxNorm,
             augment: true,
+            flip: true,
             roll_max: 5,
             workers: 0,
             train_split: "train".into(),

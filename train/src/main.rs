@@ -124,6 +124,9 @@ struct FitArgs {
     transform: Option<ValueTransform>,
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     augment: Option<bool>,
+    /// With --augment: horizontal flip (p = 0.5); false for left/right-labelled data (Gesture)
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    flip: Option<bool>,
     #[arg(long = "roll_max")]
     roll_max: Option<u32>,
     #[arg(long)]
@@ -171,6 +174,7 @@ impl FitArgs {
             dtype,
             transform,
             augment,
+            flip,
             roll_max,
             workers,
             train_split,

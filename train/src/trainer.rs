@@ -158,7 +158,7 @@ pub fn fit(cfg: &TrainConfig, run_dir: &Path, opts: FitOptions) -> Result<FitSum
             seed: cfg.seed,
             augment: if cfg.augment {
                 Augment {
-                    flip: true,
+                    flip: cfg.flip,
                     roll_max: cfg.roll_max,
                 }
             } else {
