@@ -21,9 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use dvs_frames::{
-    DatasetInfo, Dtype, EncodedRecord, FrameData, SampleRecord, ShardSetWriter, SplitInfo,
-};
+use dvs_frames::{DatasetInfo, Dtype, EncodedRecord, SampleRecord, ShardSetWriter, SplitInfo};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -33,7 +31,7 @@ use crate::layout::{discover, Recording, Split};
 use crate::manifest::{self, ManifestRow};
 use crate::part::{self, PartHeader, PartSample, SourceFingerprint};
 use crate::report::{ErrorsReport, RecordingFailure};
-use crate::sample::{process_recording, FrameBuf};
+use crate::sample::{process_recording, FrameBuf, SampleMeta};
 
 /// Name of the effective-config file in the output.
 pub const CONFIG_FILE: &str = "ingest-config.toml";
@@ -402,14 +400,15 @@ fn phase1(
                             if cached_bytes.load(Ordering::Relaxed) >= ENCODED_CACHE_BYTES {
                                 return None;
                             }
-                            let record = SampleRecord {
-                                key: &meta.sample_id,
-                                label: meta.label,
+                            let encoded = encode_record(
+                                meta,
+                                frames,
                                 shape,
-                                frames: frame_data(frames),
-                            };
-                            let encoded =
-                                EncodedRecord::encode_with(&record, compressor, scratch).ok()?;
+                                Some(compressor),
+                                scratch,
+                                config.zstd_level,
+                            )
+                            .ok()?;
                             cached_bytes.fetch_add(encoded.stored_len(), Ordering::Relaxed);
                             Some(encoded)
                         })
@@ -456,10 +455,25 @@ fn phase1(
     result
 }
 
-fn frame_data(frames: &FrameBuf) -> FrameData<'_> {
-    match frames {
-        FrameBuf::Counts(c) => FrameData::Counts(c),
-        FrameBuf::Float(f) => FrameData::Float(f),
+/// Encodes one sample's shard record with a worker's reused zstd context and scratch buffer;
+/// without a context (it could not be made), with a fresh one that reports why it fails.
+fn encode_record(
+    meta: &SampleMeta,
+    frames: &FrameBuf,
+    shape: [usize; 4],
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+    scratch: &mut Vec<u8>,
+    zstd_level: i32,
+) -> dvs_frames::Result<EncodedRecord> {
+    let record = SampleRecord {
+        key: &meta.sample_id,
+        label: meta.label,
+        shape,
+        frames: frames.as_frame_data(),
+    };
+    match compressor {
+        Some(c) => EncodedRecord::encode_with(&record, c, scratch),
+        None => EncodedRecord::encode(&record, zstd_level),
     }
 }
 
@@ -516,20 +530,31 @@ fn phase2(
         for batch in samples.chunks_mut(chunk) {
             let encoded: Vec<Result<EncodedRecord, IngestError>> = batch
                 .par_iter_mut()
-                .map(|(sample, path, cached)| {
-                    if let Some(record) = cached.take() {
-                        return Ok(record);
-                    }
-                    let frames =
-                        part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
-                    let record = SampleRecord {
-                        key: &sample.meta.sample_id,
-                        label: sample.meta.label,
-                        shape,
-                        frames: frame_data(&frames),
-                    };
-                    Ok(EncodedRecord::encode(&record, config.zstd_level)?)
-                })
+                .map_init(
+                    // One zstd context per worker, not one per sample; if it cannot be made,
+                    // `encode_record` reports why.
+                    || {
+                        (
+                            zstd::bulk::Compressor::new(config.zstd_level).ok(),
+                            Vec::new(),
+                        )
+                    },
+                    |(compressor, scratch), (sample, path, cached)| {
+                        if let Some(record) = cached.take() {
+                            return Ok(record);
+                        }
+                        let frames =
+                            part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
+                        Ok(encode_record(
+                            &sample.meta,
+                            &frames,
+                            shape,
+                            compressor.as_mut(),
+                            scratch,
+                            config.zstd_level,
+                        )?)
+                    },
+                )
                 .collect();
             for ((sample, _, _), record) in batch.iter().zip(encoded) {
                 let location = writer.append_encoded(record?)?;

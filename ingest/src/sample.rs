@@ -64,6 +64,14 @@ impl FrameBuf {
         self.len() == 0
     }
 
+    /// The frames as the shard writer takes them (borrowed, no copy).
+    pub fn as_frame_data(&self) -> dvs_frames::FrameData<'_> {
+        match self {
+            FrameBuf::Counts(c) => dvs_frames::FrameData::Counts(c),
+            FrameBuf::Float(f) => dvs_frames::FrameData::Float(f),
+        }
+    }
+
     /// Values as `f32`.
     pub fn to_f32(&self) -> Vec<f32> {
         match self {

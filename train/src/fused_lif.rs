@@ -88,35 +88,26 @@ trait Real:
     fn storage(v: Vec<Self>) -> CpuStorage;
 }
 
-impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const HALF: Self = 0.5;
-    fn exp_(self) -> Self {
-        self.exp()
-    }
-    fn to_f64_(self) -> f64 {
-        self as f64
-    }
-    fn storage(v: Vec<Self>) -> CpuStorage {
-        CpuStorage::F32(v)
-    }
+macro_rules! impl_real {
+    ($t:ty, $variant:ident) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const HALF: Self = 0.5;
+            fn exp_(self) -> Self {
+                self.exp()
+            }
+            fn to_f64_(self) -> f64 {
+                f64::from(self)
+            }
+            fn storage(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$variant(v)
+            }
+        }
+    };
 }
-
-impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const HALF: Self = 0.5;
-    fn exp_(self) -> Self {
-        self.exp()
-    }
-    fn to_f64_(self) -> f64 {
-        self
-    }
-    fn storage(v: Vec<Self>) -> CpuStorage {
-        CpuStorage::F64(v)
-    }
-}
+impl_real!(f32, F32);
+impl_real!(f64, F64);
 
 /// candle-nn's sigmoid, 1 / (e^−v + 1), evaluated the same way.
 fn sigmoid<F: Real>(v: F) -> F {
