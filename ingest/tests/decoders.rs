@@ -513,3 +513,30 @@ fn format_detection_and_hdf5_is_not_a_stream() {
     .unwrap();
     assert_eq!(err.kind, ErrorKind::Unsupported);
 }
+
+/// Regression for a libFuzzer finding (`scripts/fuzz-ingest.sh`): six bytes of the shared HDF5
+/// fixture changed so that the datatype of `/data/1/labels` declares 4 GiB-wide elements. Debian's
+/// libhdf5 1.10 opens it, and reading it made libhdf5 allocate more than 2 GiB for the
+/// conversion; now the stored type is checked first and the file is a located error.
+#[test]
+fn hdf5_forged_element_width_is_an_error_not_a_huge_allocation() {
+    let original = fixtures_dir().join("hdf5/dvs_gestures_synthetic.hdf5");
+    let mut bytes = std::fs::read(&original).expect("read the HDF5 fixture");
+    // The labels datatype message: version/class byte, then the 4-byte element size.
+    const AT: usize = 89_558;
+    assert_eq!(
+        bytes.get(AT..AT + 8),
+        Some([0u8, 0, 1, 0, 0, 0, 0, 0].as_slice()),
+        "the shared HDF5 fixture changed; re-locate the /data/1/labels datatype message"
+    );
+    bytes[AT..AT + 8].copy_from_slice(&[1, 0, 255, 255, 255, 255, 255, 255]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("forged_width.hdf5");
+    std::fs::write(&path, &bytes).expect("write the forged file");
+    let err = read_hdf5_samples(&path).expect_err("a 4 GiB element width must be rejected");
+    assert_eq!(err.file, path);
+    assert!(
+        err.reason.contains("/data/1/labels") && err.reason.contains("integer"),
+        "unexpected error: {err}"
+    );
+}

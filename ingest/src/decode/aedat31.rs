@@ -301,8 +301,36 @@ impl<B: AsRef<[u8]>> EventReader for Aedat31Reader<B> {
 /// was negative (the caller discards the packet). The common all-valid case
 /// runs as one pass over the (cache-resident) packet: one 8-byte load per
 /// event, four column stores.
-#[inline]
+///
+/// Compiled twice (baseline x86-64 and AVX2, chosen at run time) like the AEDAT 2.0 decoder: the
+/// AVX2 copy lets LLVM vectorise the column split over 32-byte registers.
 fn decode_polarity(payload: &[u8], base: i64, keep_invalid: bool, out: &mut Events) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        return unsafe { decode_polarity_avx2(payload, base, keep_invalid, out) };
+    }
+    decode_polarity_portable(payload, base, keep_invalid, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn decode_polarity_avx2(
+    payload: &[u8],
+    base: i64,
+    keep_invalid: bool,
+    out: &mut Events,
+) -> bool {
+    decode_polarity_portable(payload, base, keep_invalid, out)
+}
+
+#[inline(always)]
+fn decode_polarity_portable(
+    payload: &[u8],
+    base: i64,
+    keep_invalid: bool,
+    out: &mut Events,
+) -> bool {
     // Each event as one little-endian u64: data word in the low half,
     // timestamp in the high half.
     let words = payload

@@ -84,6 +84,8 @@ pub struct Aedat4Reader<B> {
     end: usize,
     decompressor: Decompressor,
     failed: bool,
+    /// Benchmark mode: decompress event packets but do not parse them.
+    decompress_only: bool,
 }
 
 impl<B: AsRef<[u8]>> Aedat4Reader<B> {
@@ -116,7 +118,16 @@ impl<B: AsRef<[u8]>> Aedat4Reader<B> {
             decompressor: Decompressor::new(header.compression),
             header,
             failed: false,
+            decompress_only: false,
         })
+    }
+
+    /// Benchmark mode: [`EventReader::read_packet`] still walks and decompresses every event
+    /// packet but returns no events. `decode-bench` uses it to time the decompressor alone, the
+    /// floor that any decoder built on liblz4 / libzstd (ours and the `aedat` crate) pays.
+    #[doc(hidden)]
+    pub fn set_decompress_only(&mut self, on: bool) {
+        self.decompress_only = on;
     }
 
     /// The parsed IOHeader.
@@ -196,10 +207,15 @@ impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
             return Ok(true);
         }
         let payload = &self.bytes.as_ref()[start..start + size];
-        let result = self
-            .decompressor
-            .decompress(payload)
-            .and_then(|fb| decode_event_packet(fb, out));
+        let decompress_only = self.decompress_only;
+        let result = self.decompressor.decompress(payload).and_then(|fb| {
+            if decompress_only {
+                std::hint::black_box(fb);
+                Ok(())
+            } else {
+                decode_event_packet(fb, out)
+            }
+        });
         match result {
             Ok(()) => {
                 self.pos = start + size;

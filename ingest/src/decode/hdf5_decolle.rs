@@ -10,7 +10,8 @@
 //! `/data` groups listed in neither are ignored (logged); a listed key
 //! without a `/data` group, a key in both lists, a shape mismatch or a
 //! negative time is an error. Integer datasets of any width are accepted (HDF5
-//! converts them). Before reading, each dataset's byte size is checked against
+//! converts them); any other stored type or width is an error before reading. Before reading,
+//! each dataset's byte size is checked against
 //! what the file could hold (file size × 1100, above deflate's ~1032:1 limit),
 //! so a forged dataspace cannot trigger a huge allocation. Errors carry offset
 //! 0 (libhdf5 gives no byte positions) and name the dataset path.
@@ -50,6 +51,19 @@ pub fn read_hdf5_samples(path: &Path) -> Result<Vec<Hdf5Sample>, DecodeError> {
         file.dataset(name).map_err(|e| err(format!("{name}: {e}")))
     };
     let read_ints = |name: &str, ds: &Dataset| -> Result<Vec<i64>, DecodeError> {
+        // The stored element width is a header field too: a forged one (libFuzzer found a
+        // 4 GiB-wide "integer") makes libhdf5 allocate count × width for the conversion.
+        let dtype = ds.dtype().map_err(|e| err(format!("{name}: {e}")))?;
+        let width = dtype.size();
+        let integer = matches!(
+            dtype.to_descriptor(),
+            Ok(hdf5::types::TypeDescriptor::Integer(_) | hdf5::types::TypeDescriptor::Unsigned(_))
+        );
+        if !integer || !(1..=8).contains(&width) {
+            return Err(err(format!(
+                "{name}: stored type is not an integer of 1 to 8 bytes ({width}-byte element)"
+            )));
+        }
         let bytes = (ds.size() as u64).saturating_mul(8);
         if bytes > budget {
             return Err(err(format!(
