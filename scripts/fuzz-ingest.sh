@@ -28,6 +28,7 @@ seed() { # seed <target> <max bytes per seed> <files...>
 
 for target in "${targets[@]}"; do
     extra=()
+    asan=${ASAN_OPTIONS:-}
     case $target in
         aedat2) max_len=65536; seed aedat2 $max_len "$fixtures"/CIFAR10-DVS/*/*.aedat ;;
         aedat31) max_len=65536; seed aedat31 $max_len "$fixtures"/DvsGesture/*.aedat "$fixtures"/broken/*.aedat ;;
@@ -36,13 +37,14 @@ for target in "${targets[@]}"; do
         # HDF5_DETECT_LEAKS=0 keeps going past the small leaks inside libhdf5 (docs/bench-decode.md).
         hdf5) max_len=$(stat -c %s "$fixtures"/hdf5/*.hdf5 | sort -n | tail -1)
               seed hdf5 "$max_len" "$fixtures"/hdf5/*.hdf5
-              extra=(-detect_leaks="${HDF5_DETECT_LEAKS:-1}") ;;
+              extra=(-detect_leaks="${HDF5_DETECT_LEAKS:-1}")
+              asan="detect_leaks=${HDF5_DETECT_LEAKS:-1}" ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     echo "== $target: ${per_target}s, max_len $max_len, corpus $corpus/$target (load $(cut -d' ' -f1-3 /proc/loadavg))"
     log="$corpus/$target.log"
     status=0
-    cargo +nightly fuzz run -O "$target" "$corpus/$target" -- \
+    ASAN_OPTIONS=$asan cargo +nightly fuzz run -O "$target" "$corpus/$target" -- \
         -max_total_time="$per_target" -max_len="$max_len" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 "${extra[@]}" >"$log" 2>&1 || status=$?
     grep -E "^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)|^#[0-9]+ +DONE|SUMMARY|ERROR|panicked|Test unit written" "$log" || true
