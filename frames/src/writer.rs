@@ -135,6 +135,63 @@ impl EncodedRecord {
         })
     }
 
+    /// Rebuilds a record from what [`EncodedRecord::stored`], [`EncodedRecord::dtype`],
+    /// [`EncodedRecord::raw_len`] and [`EncodedRecord::checksum`] returned, e.g. after keeping
+    /// it in a work file. Everything is validated as at encoding time, and the checksum must match
+    /// the stored bytes, so a damaged copy is an error rather than a bad shard.
+    pub fn from_stored(
+        record_key: &str,
+        label: u32,
+        shape: [usize; 4],
+        dtype: Dtype,
+        raw_len: u64,
+        stored: Vec<u8>,
+        checksum: u64,
+    ) -> Result<Self> {
+        let invalid = |reason: String| FrameError::InvalidRecord {
+            key: record_key.to_owned(),
+            reason,
+        };
+        if record_key.len() > MAX_KEY_LEN {
+            return Err(invalid(format!(
+                "key is {} bytes, the limit is {MAX_KEY_LEN}",
+                record_key.len()
+            )));
+        }
+        if let Some(d) = shape.iter().find(|&&d| d > u32::MAX as usize) {
+            return Err(invalid(format!("dimension {d} does not fit in u32")));
+        }
+        let expected = shape
+            .iter()
+            .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64));
+        if expected != Some(raw_len) || raw_len > MAX_RECORD_RAW_BYTES {
+            return Err(invalid(format!(
+                "{raw_len} uncompressed bytes do not match shape {shape:?} of {} (limit {MAX_RECORD_RAW_BYTES})",
+                dtype.name()
+            )));
+        }
+        if format::checksum(&stored) != checksum {
+            return Err(invalid("stored bytes do not match their checksum".into()));
+        }
+        Ok(EncodedRecord {
+            key: record_key.to_owned(),
+            label,
+            shape,
+            dtype,
+            raw_len,
+            stored,
+            checksum,
+        })
+    }
+
+    /// The zstd-compressed payload, exactly as it will be appended to a shard.
+    pub fn stored(&self) -> &[u8] {
+        &self.stored
+    }
+    /// Uncompressed payload length in bytes.
+    pub fn raw_len(&self) -> u64 {
+        self.raw_len
+    }
     /// XXH3-64 of the stored bytes (the value recorded in the shard index and the manifest).
     pub fn checksum(&self) -> u64 {
         self.checksum

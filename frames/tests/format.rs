@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use dvs_frames::format::{FOOTER_LEN, HEADER_LEN};
 use dvs_frames::{
-    atomic_write, DatasetInfo, Dtype, FrameData, FrameError, RawFrames, SampleRecord, ShardIndex,
-    ShardReader, ShardSetWriter,
+    atomic_write, DatasetInfo, Dtype, EncodedRecord, FrameData, FrameError, RawFrames,
+    SampleRecord, ShardIndex, ShardReader, ShardSetWriter,
 };
 use proptest::prelude::*;
 
@@ -226,6 +226,49 @@ fn writer_rejects_inconsistent_records() {
         matches!(err, FrameError::InvalidRecord { ref key, .. } if key == "short"),
         "{err}"
     );
+}
+
+#[test]
+fn encoded_record_rebuilt_from_its_stored_parts_appends_the_same_bytes() {
+    let counts: Vec<u32> = (0..LEN as u32).map(|i| i % 7 * 40).collect();
+    let record = SampleRecord {
+        key: "kept",
+        label: 4,
+        shape: SHAPE,
+        frames: FrameData::Counts(&counts),
+    };
+    let encoded = EncodedRecord::encode(&record, 3).unwrap();
+    let rebuild = |stored: Vec<u8>, raw_len: u64| {
+        EncodedRecord::from_stored(
+            "kept",
+            4,
+            SHAPE,
+            encoded.dtype(),
+            raw_len,
+            stored,
+            encoded.checksum(),
+        )
+    };
+    let rebuilt = rebuild(encoded.stored().to_vec(), encoded.raw_len()).unwrap();
+    let shard_bytes = |r: EncodedRecord| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 3).unwrap();
+        w.append_encoded(r).unwrap();
+        std::fs::read(&w.finish().unwrap()[0].path).unwrap()
+    };
+    assert_eq!(shard_bytes(encoded.clone()), shard_bytes(rebuilt));
+    // A flipped stored byte or a length that does not match the shape is refused.
+    let mut damaged = encoded.stored().to_vec();
+    damaged[0] ^= 1;
+    for err in [
+        rebuild(damaged, encoded.raw_len()).unwrap_err(),
+        rebuild(encoded.stored().to_vec(), encoded.raw_len() + 1).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, FrameError::InvalidRecord { ref key, .. } if key == "kept"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -4,13 +4,12 @@
 //! before reuse (magic, trailing XXH3 checksum, parameter hash and the source
 //! file's size and modification time); anything invalid is recomputed.
 //!
-//! Layout: `DVSPART2`, `u64` header length, the JSON [`PartHeader`], the
+//! Layout: `DVSPART3`, `u64` header length, the JSON [`PartHeader`], the
 //! sample blobs, then the `u64` XXH3 of every preceding byte. A blob is the
-//! LZ4 of the little-endian values, `f32` for floats and counts narrowed to
-//! the smallest of `u8` / `u16` / `u32` that holds their maximum
-//! ([`PartSample::width`]): counts are mostly small, so this makes the part
-//! round trip about four times cheaper than storing `u32`. (Version 1 parts,
-//! always `u32`, fail the magic check and are recomputed.)
+//! sample's shard record exactly as phase 1 encoded it (narrowed, zstd, with
+//! its own XXH3; [`dvs_frames::EncodedRecord`]): writing the part costs no
+//! extra compression, and a resumed run appends the blob without re-encoding.
+//! (Older parts fail the magic check and are recomputed.)
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -18,9 +17,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::sample::{FrameBuf, SampleMeta};
+use dvs_frames::{Dtype, EncodedRecord};
 
-const MAGIC: &[u8; 8] = b"DVSPART2";
+use crate::sample::SampleMeta;
+
+const MAGIC: &[u8; 8] = b"DVSPART3";
 
 /// Identity of a source file when its part was made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,20 +49,22 @@ impl SourceFingerprint {
     }
 }
 
-/// Where one sample's frames are inside a part.
+/// Where one sample's encoded shard record is inside a part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartSample {
     /// Sample metadata.
     pub meta: SampleMeta,
-    /// True for `f32` frames, false for `u32` counts.
-    pub float: bool,
-    /// Number of elements.
-    pub elements: u64,
-    /// Bytes per stored element: 1, 2 or 4 for counts (narrowed), 4 for floats.
-    pub width: u8,
-    /// Byte offset of the compressed blob in the part file.
+    /// Frame shape [T, 2, H, W].
+    pub shape: [usize; 4],
+    /// Stored element type of the record.
+    pub dtype: Dtype,
+    /// Uncompressed record length in bytes.
+    pub raw_len: u64,
+    /// XXH3-64 of the stored record bytes.
+    pub checksum: u64,
+    /// Byte offset of the record in the part file.
     pub offset: u64,
-    /// Compressed length.
+    /// Stored (compressed) length.
     pub len: u64,
 }
 
@@ -113,34 +116,6 @@ pub fn part_file_name(recording_id: &str) -> String {
     format!("{flat}-{:016x}.part", xxh3_64(recording_id.as_bytes()))
 }
 
-/// The blob bytes before compression and their element width (see the module doc).
-fn to_bytes(frames: &FrameBuf) -> (Vec<u8>, u8) {
-    match frames {
-        FrameBuf::Counts(c) => {
-            let max = c.iter().copied().max().unwrap_or(0);
-            if max <= u32::from(u8::MAX) {
-                (c.iter().map(|&v| v as u8).collect(), 1)
-            } else if max <= u32::from(u16::MAX) {
-                let mut out = Vec::with_capacity(c.len() * 2);
-                c.iter()
-                    .for_each(|&v| out.extend_from_slice(&(v as u16).to_le_bytes()));
-                (out, 2)
-            } else {
-                let mut out = Vec::with_capacity(c.len() * 4);
-                c.iter()
-                    .for_each(|&v| out.extend_from_slice(&v.to_le_bytes()));
-                (out, 4)
-            }
-        }
-        FrameBuf::Float(f) => {
-            let mut out = Vec::with_capacity(f.len() * 4);
-            f.iter()
-                .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-            (out, 4)
-        }
-    }
-}
-
 /// Writes a part atomically and returns its header (as [`read_part_header`]
 /// would read it back).
 pub fn write_part(
@@ -149,22 +124,21 @@ pub fn write_part(
     recording: &str,
     source: SourceFingerprint,
     events_decoded: u64,
-    samples: &[(SampleMeta, FrameBuf)],
+    samples: &[(SampleMeta, [usize; 4], EncodedRecord)],
 ) -> std::io::Result<PartHeader> {
     let mut blobs = Vec::new();
     let mut entries = Vec::with_capacity(samples.len());
-    for (meta, frames) in samples {
-        let (raw, width) = to_bytes(frames);
-        let compressed = lz4_flex::compress(&raw);
+    for (meta, shape, record) in samples {
         entries.push(PartSample {
             meta: meta.clone(),
-            float: matches!(frames, FrameBuf::Float(_)),
-            elements: frames.len() as u64,
-            width,
+            shape: *shape,
+            dtype: record.dtype(),
+            raw_len: record.raw_len(),
+            checksum: record.checksum(),
             offset: blobs.len() as u64, // relative; fixed up below
-            len: compressed.len() as u64,
+            len: record.stored_len(),
         });
-        blobs.extend_from_slice(&compressed);
+        blobs.extend_from_slice(record.stored());
     }
     // Offsets depend on the header length, which depends on the offsets' digits:
     // iterate until stable (converges in a couple of rounds).
@@ -228,51 +202,33 @@ pub fn read_part_header(path: &Path) -> Result<PartHeader, PartError> {
     Ok(header)
 }
 
-/// Reads one sample's frames from a part.
-pub fn read_part_sample(path: &Path, sample: &PartSample) -> Result<FrameBuf, PartError> {
+/// Reads one sample's encoded record back from a part (its checksum verified again).
+pub fn read_part_sample(path: &Path, sample: &PartSample) -> Result<EncodedRecord, PartError> {
     let mut file = std::fs::File::open(path).map_err(|e| part_err(path, e.to_string()))?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| part_err(path, e.to_string()))?
+        .len();
+    if sample
+        .offset
+        .checked_add(sample.len)
+        .is_none_or(|end| end > file_len)
+    {
+        return Err(part_err(path, "sample blob out of bounds"));
+    }
     file.seek(SeekFrom::Start(sample.offset))
         .map_err(|e| part_err(path, e.to_string()))?;
-    let len = usize::try_from(sample.len).map_err(|_| part_err(path, "blob too large"))?;
-    let mut compressed = vec![0u8; len];
-    file.read_exact(&mut compressed)
+    let mut stored = vec![0u8; sample.len as usize];
+    file.read_exact(&mut stored)
         .map_err(|e| part_err(path, e.to_string()))?;
-    let width = usize::from(sample.width);
-    if !matches!((sample.float, width), (false, 1 | 2 | 4) | (true, 4)) {
-        return Err(part_err(path, format!("bad element width {width}")));
-    }
-    let expected = usize::try_from(sample.elements)
-        .ok()
-        .and_then(|n| n.checked_mul(width))
-        .ok_or_else(|| part_err(path, "element count too large"))?;
-    // An LZ4 block expands at most ~255x: do not allocate more than the blob can hold.
-    if expected > len.saturating_mul(255).saturating_add(64) {
-        return Err(part_err(
-            path,
-            "element count exceeds what the blob can hold",
-        ));
-    }
-    let raw = lz4_flex::decompress(&compressed, expected)
-        .map_err(|e| part_err(path, format!("lz4: {e}")))?;
-    if raw.len() != expected {
-        return Err(part_err(path, "decompressed size mismatch"));
-    }
-    Ok(match (sample.float, width) {
-        (true, _) => FrameBuf::Float(
-            raw.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        (false, 1) => FrameBuf::Counts(raw.iter().map(|&v| u32::from(v)).collect()),
-        (false, 2) => FrameBuf::Counts(
-            raw.chunks_exact(2)
-                .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-                .collect(),
-        ),
-        _ => FrameBuf::Counts(
-            raw.chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-    })
+    EncodedRecord::from_stored(
+        &sample.meta.sample_id,
+        sample.meta.label,
+        sample.shape,
+        sample.dtype,
+        sample.raw_len,
+        stored,
+        sample.checksum,
+    )
+    .map_err(|e| part_err(path, e.to_string()))
 }

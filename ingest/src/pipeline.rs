@@ -8,11 +8,11 @@
 //! Atomic and resumable: every file appears under its final name only when
 //! complete (temp + fsync + rename). Phase 1 parts live in
 //! `<out>/.work/<params_hash>/` and are reused by a rerun when valid. Phase 1
-//! also zstd-encodes the shard record of every sample it computes and keeps it
-//! in memory (up to [`ENCODED_CACHE_BYTES`]), so phase 2 only appends those;
-//! samples beyond the budget, and those of reused parts, are re-read from
-//! their part and encoded in phase 2. Encoding is deterministic, so both
-//! routes give the same bytes and an interrupted run (kill -9 anywhere)
+//! zstd-encodes the shard record of every sample it computes, writes those
+//! records into the recording's part, and keeps them in memory (up to
+//! [`ENCODED_CACHE_BYTES`]), so phase 2 only appends; records beyond the budget,
+//! and those of reused parts, are read back from their part (checksums
+//! verified), never re-encoded. So an interrupted run (kill -9 anywhere)
 //! finishes on rerun with output byte-identical to an uninterrupted run. A
 //! directory holding a dataset made with other parameters is refused unless
 //! `overwrite` is set; it is never silently reused.
@@ -170,6 +170,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         .map_err(|e| io_err(out, e))?;
 
     // Phase 1: one part per recording.
+    let started = Instant::now();
     let phase1 = pool.install(|| {
         phase1(
             config,
@@ -180,13 +181,23 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
             show_progress,
         )
     });
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "phase 1 (decode, cut, integrate, encode, parts)"
+    );
     failures.extend(phase1.failures);
     failures.sort();
 
     // Phase 2: pack.
     let recordings_ok = phase1.parts.len();
     let (recordings_resumed, events_decoded) = (phase1.resumed, phase1.events_decoded);
+    let started = Instant::now();
     let rows = pool.install(|| phase2(config, &params, out, phase1.parts, show_progress))?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "phase 2 (append to shards)"
+    );
+    let started = Instant::now();
 
     let mut splits = std::collections::BTreeMap::new();
     let mut dtype: Option<Dtype> = None;
@@ -236,6 +247,10 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     let _ = std::fs::remove_dir(&work_root);
     fsutil::sync_dir(out);
     info.write_atomic(out)?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        "manifest, reports, dataset.json"
+    );
 
     Ok(RunSummary {
         output: out.clone(),
@@ -377,40 +392,51 @@ fn phase1(
                     }
                     let done = process_recording(rec, config.dataset, params, &options)?;
                     events.fetch_add(done.events_decoded, Ordering::Relaxed);
+                    // Encode the shard records now, in parallel over recordings, while the
+                    // frames are in memory; the part stores them as they are.
+                    let records = done
+                        .samples
+                        .iter()
+                        .map(|(meta, frames)| {
+                            let record = encode_record(
+                                meta,
+                                frames,
+                                shape,
+                                compressor.as_mut(),
+                                scratch,
+                                config.zstd_level,
+                            )
+                            .map_err(|e| {
+                                RecordingFailure::new(
+                                    &rec.id,
+                                    None,
+                                    format!("encoding sample {}: {e}", meta.sample_id),
+                                )
+                            })?;
+                            Ok((meta.clone(), shape, record))
+                        })
+                        .collect::<Result<Vec<_>, RecordingFailure>>()?;
+                    drop(done.samples);
                     let header = part::write_part(
                         &path,
                         hash,
                         &rec.id,
                         source,
                         done.events_decoded,
-                        &done.samples,
+                        &records,
                     )
                     .map_err(|e| {
                         RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
                     })?;
-                    // Encode the shard records now, in parallel over recordings,
-                    // while the frames are in memory. A failure here is not
-                    // reported: phase 2 re-encodes that sample from the part and
-                    // reports it exactly as before.
-                    let encoded = done
-                        .samples
-                        .iter()
-                        .map(|(meta, frames)| {
-                            let compressor = compressor.as_mut()?;
-                            if cached_bytes.load(Ordering::Relaxed) >= ENCODED_CACHE_BYTES {
-                                return None;
-                            }
-                            let encoded = encode_record(
-                                meta,
-                                frames,
-                                shape,
-                                Some(compressor),
-                                scratch,
-                                config.zstd_level,
-                            )
-                            .ok()?;
-                            cached_bytes.fetch_add(encoded.stored_len(), Ordering::Relaxed);
-                            Some(encoded)
+                    // Keep the records for phase 2 up to the memory budget; the rest are
+                    // read back from the part.
+                    let encoded = records
+                        .into_iter()
+                        .map(|(_, _, record)| {
+                            let size = record.stored_len();
+                            (cached_bytes.fetch_add(size, Ordering::Relaxed) + size
+                                <= ENCODED_CACHE_BYTES)
+                                .then_some(record)
                         })
                         .collect();
                     Ok(Outcome::Done(
@@ -528,33 +554,13 @@ fn phase2(
             config.zstd_level,
         )?;
         for batch in samples.chunks_mut(chunk) {
+            // Records not kept in memory are read back from their part (checksums verified).
             let encoded: Vec<Result<EncodedRecord, IngestError>> = batch
                 .par_iter_mut()
-                .map_init(
-                    // One zstd context per worker, not one per sample; if it cannot be made,
-                    // `encode_record` reports why.
-                    || {
-                        (
-                            zstd::bulk::Compressor::new(config.zstd_level).ok(),
-                            Vec::new(),
-                        )
-                    },
-                    |(compressor, scratch), (sample, path, cached)| {
-                        if let Some(record) = cached.take() {
-                            return Ok(record);
-                        }
-                        let frames =
-                            part::read_part_sample(path, sample).map_err(|e| io_err(path, e))?;
-                        Ok(encode_record(
-                            &sample.meta,
-                            &frames,
-                            shape,
-                            compressor.as_mut(),
-                            scratch,
-                            config.zstd_level,
-                        )?)
-                    },
-                )
+                .map(|(sample, path, cached)| match cached.take() {
+                    Some(record) => Ok(record),
+                    None => part::read_part_sample(path, sample).map_err(|e| io_err(path, e)),
+                })
                 .collect();
             for ((sample, _, _), record) in batch.iter().zip(encoded) {
                 let location = writer.append_encoded(record?)?;
