@@ -224,6 +224,13 @@ impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
             Err((kind, reason)) => Err(self.err(start, kind, reason)),
         }
     }
+
+    /// One event per 16 bytes left in the packet area: exact for uncompressed files (less the
+    /// packet and flatbuffer headers), a lower bound for compressed ones. Bounded by the file
+    /// size, never by a header field.
+    fn remaining_hint(&self) -> usize {
+        (self.end - self.pos) / EVENT_BYTES
+    }
 }
 
 /// Reusable decompression state: one zstd context and one output buffer for
