@@ -1,6 +1,7 @@
 //! `asgl-train bench`: time one VGGSNN2 training step (forward, TET loss, backward, SGD + Adam)
 //! on random input, batch 16, T = 10, 2×48×48, and report the per-phase time (fused CPU LIF op
-//! by default, or the unfused per-step loop).
+//! by default, or the unfused per-step loop). On the CPU the convolutions always run as the
+//! im2col custom op of [`crate::conv`] and BatchNorm as the fused op of [`crate::fused_bn`].
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};

@@ -8,6 +8,7 @@ pub mod conv;
 pub mod device;
 pub mod error;
 pub mod export;
+pub mod fused_bn;
 pub mod fused_lif;
 pub mod io;
 pub mod lif;

@@ -315,6 +315,17 @@ impl Network {
         }
     }
 
+    /// Runs every BatchNorm layer's training forward/backward through the fused CPU op (`true`,
+    /// the default) or op by op (`false`; what non-CPU devices always use). For tests and
+    /// benchmarks.
+    pub fn set_fused_bn(&mut self, fused: bool) {
+        for l in &mut self.layers {
+            if let Layer::Norm(bn) = l {
+                bn.set_fused(fused);
+            }
+        }
+    }
+
     /// Current surrogate widths w per LIF layer: (layer index, w).
     pub fn widths(&self) -> Result<Vec<(usize, f64)>> {
         let mut out = Vec::new();

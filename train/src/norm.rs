@@ -2,9 +2,15 @@
 //! `tdbn` = ordinary BatchNorm2d over the folded T·B batch (no α·V_th scaling), `bntt` = one
 //! BatchNorm2d per time step. PyTorch semantics: momentum 0.1, eps 1e-5, biased batch variance
 //! for normalising, unbiased variance (n/(n−1)) for the running estimate.
+//!
+//! Training mode on the CPU runs as one fused custom op ([`crate::fused_bn`]: statistics,
+//! normalisation and the closed-form backward); other devices, eval mode and
+//! [`BatchNorm::set_fused`]`(false)` use the op-by-op path below, which autograd differentiates.
+//! Both paths update the running estimates with the same tensor operations.
 use candle_core::{Tensor, Var, D};
 
 use crate::error::Result;
+use crate::fused_bn::batch_norm_train;
 
 /// BN momentum (PyTorch default).
 pub const BN_MOMENTUM: f64 = 0.1;
@@ -22,6 +28,8 @@ pub struct BatchNorm {
     running_var: Var,
     /// Number of statistic groups G (1 or T).
     groups: usize,
+    /// Use the fused CPU op in training mode when the input is on the CPU (default).
+    fused: bool,
 }
 
 impl BatchNorm {
@@ -33,7 +41,46 @@ impl BatchNorm {
             running_mean,
             running_var,
             groups,
+            fused: true,
         }
+    }
+
+    /// Chooses the fused CPU op (`true`, default) or the op-by-op path (`false`) for training.
+    pub fn set_fused(&mut self, fused: bool) {
+        self.fused = fused;
+    }
+
+    /// running ← (1 − momentum)·running + momentum·batch, with the batch variance scaled by
+    /// count/(count − 1) (unbiased) as PyTorch does. `mean`/`var` hold one value per statistic.
+    fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
+        let unbias = if count > 1 {
+            count as f64 / (count - 1) as f64
+        } else {
+            1.0
+        };
+        let rshape = self.running_mean.shape().clone();
+        let new_mean = self
+            .running_mean
+            .as_tensor()
+            .affine(1.0 - BN_MOMENTUM, 0.0)?
+            .add(
+                &mean
+                    .detach()
+                    .reshape(rshape.clone())?
+                    .affine(BN_MOMENTUM, 0.0)?,
+            )?;
+        let new_var = self
+            .running_var
+            .as_tensor()
+            .affine(1.0 - BN_MOMENTUM, 0.0)?
+            .add(
+                &var.detach()
+                    .reshape(rshape)?
+                    .affine(BN_MOMENTUM * unbias, 0.0)?,
+            )?;
+        self.running_mean.set(&new_mean.detach())?;
+        self.running_var.set(&new_var.detach())?;
+        Ok(())
     }
 
     /// Normalises `x` ([T·B, C, H, W], t-major). Training mode uses batch statistics and updates
@@ -41,6 +88,15 @@ impl BatchNorm {
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         let g = self.groups;
+        if train && self.fused && x.device().is_cpu() {
+            let (y, stats) =
+                batch_norm_train(x, self.weight.as_tensor(), self.bias.as_tensor(), g, BN_EPS)?;
+            let dev = x.device();
+            let mean = Tensor::new(stats.mean.as_slice(), dev)?.to_dtype(x.dtype())?;
+            let var = Tensor::new(stats.var.as_slice(), dev)?.to_dtype(x.dtype())?;
+            self.update_running(&mean, &var, stats.count)?;
+            return Ok(y);
+        }
         let xg = x.reshape((g, n / g, c, h * w))?;
         let pshape = (g, 1, c, 1);
         let gamma = self.weight.as_tensor().reshape(pshape)?;
@@ -59,33 +115,7 @@ impl BatchNorm {
                 .sum_keepdim(1)?
                 .affine(1.0 / count as f64, 0.0)?;
             let inv_std = var.affine(1.0, BN_EPS)?.sqrt()?.recip()?;
-            let unbias = if count > 1 {
-                count as f64 / (count - 1) as f64
-            } else {
-                1.0
-            };
-            let rshape = self.running_mean.shape().clone();
-            let new_mean = self
-                .running_mean
-                .as_tensor()
-                .affine(1.0 - BN_MOMENTUM, 0.0)?
-                .add(
-                    &mean
-                        .detach()
-                        .reshape(rshape.clone())?
-                        .affine(BN_MOMENTUM, 0.0)?,
-                )?;
-            let new_var = self
-                .running_var
-                .as_tensor()
-                .affine(1.0 - BN_MOMENTUM, 0.0)?
-                .add(
-                    &var.detach()
-                        .reshape(rshape)?
-                        .affine(BN_MOMENTUM * unbias, 0.0)?,
-                )?;
-            self.running_mean.set(&new_mean.detach())?;
-            self.running_var.set(&new_var.detach())?;
+            self.update_running(&mean, &var, count)?;
             xc.broadcast_mul(&inv_std)?
         } else {
             let mean = self.running_mean.as_tensor().detach().reshape(pshape)?;

@@ -1,0 +1,417 @@
+//! Fused BatchNorm training forward and backward (CPU custom op) for both BN variants:
+//! `tdbn` (one statistic group over the folded T·B batch) and `bntt` (one group per time step).
+//!
+//! Why: differentiated op by op ([`crate::norm`] before this op), BN builds about ten full-size
+//! intermediates per layer in the forward (centred input, its square, broadcast products) and
+//! autograd adds a broadcast reduction plus a zero-filled accumulator for each of them in the
+//! backward; together they were a large part of candle's element-wise time in the VGGSNN2 step.
+//! This op reads the input twice for the statistics, writes the output once, keeps nothing
+//! full-size for the backward (x̂ is recomputed from the input, which the graph keeps anyway) and
+//! computes the closed-form backward in two passes.
+//!
+//! Semantics (PyTorch BatchNorm2d in training mode, per group g and channel c over the
+//! n = (N/G)·H·W elements of that group and channel):
+//! μ = Σx/n, σ² = Σ(x − μ)²/n (biased), y = (x − μ)·(1/√(σ² + ε))·γ + β.
+//! Backward with x̂ = (x − μ)/√(σ² + ε):
+//! dx = γ/√(σ² + ε) · (dy − Σdy/n − x̂·Σ(dy·x̂)/n), dγ = Σ dy·x̂, dβ = Σ dy.
+//! Sums are accumulated in f64 for either element type; per-element work runs in the element
+//! type with the same operation order as the op-by-op path ((x − μ)·inv_std·γ + β), so f64
+//! results agree with it to rounding and f32 results to f32 rounding of the statistics.
+//!
+//! Layout: input [N, C, H, W] contiguous, t-major (group g holds samples g·N/G .. (g+1)·N/G);
+//! γ and β are [G·C] in (g, c) order (stored [C] or [T, C]). The batch statistics (μ and the
+//! biased σ² per (g, c)) are handed back through [`BnBatchStats`] for the running-estimate update,
+//! which stays in [`crate::norm`]. Only a CPU kernel exists; other devices use the op-by-op path.
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Float element types the kernel runs on (f32, f64).
+trait Real:
+    Copy
+    + Send
+    + Sync
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + candle_core::WithDType
+{
+    const ZERO: Self;
+    fn to_f64_(self) -> f64;
+    fn storage(v: Vec<Self>) -> CpuStorage;
+}
+
+macro_rules! impl_real {
+    ($t:ty, $variant:ident) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            #[inline(always)]
+            fn to_f64_(self) -> f64 {
+                f64::from(self)
+            }
+            fn storage(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$variant(v)
+            }
+        }
+    };
+}
+impl_real!(f32, F32);
+impl_real!(f64, F64);
+
+/// Batch statistics of one forward, per (group, channel) in (g, c) order.
+#[derive(Clone, Debug, Default)]
+pub struct BnBatchStats {
+    /// μ per (g, c).
+    pub mean: Vec<f64>,
+    /// Biased variance σ² per (g, c).
+    pub var: Vec<f64>,
+    /// Elements per (g, c): (N/G)·H·W.
+    pub count: usize,
+}
+
+/// Geometry of one application: x is [n_total, channels, inner].
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    groups: usize,
+    samples_per_group: usize,
+    channels: usize,
+    /// H·W.
+    inner: usize,
+}
+
+impl Geometry {
+    fn count(&self) -> usize {
+        self.samples_per_group * self.inner
+    }
+
+    /// The `inner`-long slices of channel c for every sample of group g.
+    fn pieces<'a, F>(&self, buf: &'a [F], g: usize, c: usize) -> impl Iterator<Item = &'a [F]> {
+        let (ch, inner) = (self.channels, self.inner);
+        let first = g * self.samples_per_group;
+        (first..first + self.samples_per_group).map(move |s| {
+            let o = (s * ch + c) * inner;
+            &buf[o..o + inner]
+        })
+    }
+}
+
+/// Σ v over a slice in f64, four independent accumulators (keeps the add chain short).
+#[inline(always)]
+fn sum_f64<F: Real>(v: &[F]) -> f64 {
+    let mut acc = [0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for q in &mut chunks {
+        for k in 0..4 {
+            acc[k] += q[k].to_f64_();
+        }
+    }
+    let mut tail = 0f64;
+    for &x in chunks.remainder() {
+        tail += x.to_f64_();
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Σ (v − m)² over a slice in f64.
+#[inline(always)]
+fn sq_dev_f64<F: Real>(v: &[F], m: f64) -> f64 {
+    let mut acc = [0f64; 4];
+    let mut chunks = v.chunks_exact(4);
+    for q in &mut chunks {
+        for k in 0..4 {
+            let d = q[k].to_f64_() - m;
+            acc[k] += d * d;
+        }
+    }
+    let mut tail = 0f64;
+    for &x in chunks.remainder() {
+        let d = x.to_f64_() - m;
+        tail += d * d;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Forward: (y, μ, σ²) with μ, σ² per (g, c).
+fn forward<F: Real>(
+    geo: Geometry,
+    eps: f64,
+    x: &[F],
+    gamma: &[F],
+    beta: &[F],
+) -> (Vec<F>, Vec<f64>, Vec<f64>) {
+    let n = geo.count() as f64;
+    let stats: Vec<(f64, f64)> = (0..geo.groups * geo.channels)
+        .into_par_iter()
+        .map(|gc| {
+            let (g, c) = (gc / geo.channels, gc % geo.channels);
+            let mean = geo.pieces(x, g, c).map(sum_f64).sum::<f64>() / n;
+            let var = geo
+                .pieces(x, g, c)
+                .map(|p| sq_dev_f64(p, mean))
+                .sum::<f64>()
+                / n;
+            (mean, var)
+        })
+        .collect();
+    let mean_f: Vec<F> = stats.iter().map(|s| F::from_f64(s.0)).collect();
+    let inv_std_f: Vec<F> = stats
+        .iter()
+        .map(|s| F::from_f64(1.0 / (s.1 + eps).sqrt()))
+        .collect();
+    let mut y = vec![F::ZERO; x.len()];
+    let sample_len = geo.channels * geo.inner;
+    y.par_chunks_mut(sample_len)
+        .zip(x.par_chunks(sample_len))
+        .enumerate()
+        .for_each(|(s, (ys, xs))| {
+            let g = s / geo.samples_per_group;
+            for c in 0..geo.channels {
+                let k = g * geo.channels + c;
+                let (m, is, ga, be) = (mean_f[k], inv_std_f[k], gamma[k], beta[k]);
+                let r = c * geo.inner..(c + 1) * geo.inner;
+                for (o, &v) in ys[r.clone()].iter_mut().zip(&xs[r]) {
+                    *o = (v - m) * is * ga + be;
+                }
+            }
+        });
+    let (mean, var) = stats.into_iter().unzip();
+    (y, mean, var)
+}
+
+/// Backward: (dx, dγ, dβ) from the input, the saved statistics and dy.
+fn backward<F: Real>(
+    geo: Geometry,
+    eps: f64,
+    stats: &BnBatchStats,
+    x: &[F],
+    gamma: &[F],
+    dy: &[F],
+) -> (Vec<F>, Vec<F>, Vec<F>) {
+    let n = geo.count() as f64;
+    let mean_f: Vec<F> = stats.mean.iter().map(|&m| F::from_f64(m)).collect();
+    let inv_std_f: Vec<F> = stats
+        .var
+        .iter()
+        .map(|&v| F::from_f64(1.0 / (v + eps).sqrt()))
+        .collect();
+    // Per (g, c): (Σ dy, Σ dy·x̂) in f64.
+    let sums: Vec<(f64, f64)> = (0..geo.groups * geo.channels)
+        .into_par_iter()
+        .map(|gc| {
+            let (g, c) = (gc / geo.channels, gc % geo.channels);
+            let (m, is) = (mean_f[gc], inv_std_f[gc]);
+            let mut s_dy = 0f64;
+            let mut s_dyx = 0f64;
+            for (xp, dp) in geo.pieces(x, g, c).zip(geo.pieces(dy, g, c)) {
+                s_dy += sum_f64(dp);
+                let mut acc = [0f64; 4];
+                let mut xc = xp.chunks_exact(4);
+                let mut dc = dp.chunks_exact(4);
+                for (xq, dq) in (&mut xc).zip(&mut dc) {
+                    for k in 0..4 {
+                        acc[k] += (dq[k] * ((xq[k] - m) * is)).to_f64_();
+                    }
+                }
+                let mut tail = 0f64;
+                for (&xv, &dv) in xc.remainder().iter().zip(dc.remainder()) {
+                    tail += (dv * ((xv - m) * is)).to_f64_();
+                }
+                s_dyx += (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail;
+            }
+            (s_dy, s_dyx)
+        })
+        .collect();
+    // dx = a·(dy − b − x̂·d) with a = γ·inv_std, b = Σdy/n, d = Σ(dy·x̂)/n.
+    let coef: Vec<(F, F, F)> = sums
+        .iter()
+        .enumerate()
+        .map(|(k, &(s_dy, s_dyx))| {
+            (
+                gamma[k] * inv_std_f[k],
+                F::from_f64(s_dy / n),
+                F::from_f64(s_dyx / n),
+            )
+        })
+        .collect();
+    let mut dx = vec![F::ZERO; x.len()];
+    let sample_len = geo.channels * geo.inner;
+    dx.par_chunks_mut(sample_len)
+        .zip(x.par_chunks(sample_len).zip(dy.par_chunks(sample_len)))
+        .enumerate()
+        .for_each(|(s, (dxs, (xs, dys)))| {
+            let g = s / geo.samples_per_group;
+            for c in 0..geo.channels {
+                let k = g * geo.channels + c;
+                let (a, b, d) = coef[k];
+                let (m, is) = (mean_f[k], inv_std_f[k]);
+                let r = c * geo.inner..(c + 1) * geo.inner;
+                for ((o, &xv), &dv) in dxs[r.clone()].iter_mut().zip(&xs[r.clone()]).zip(&dys[r]) {
+                    *o = a * (dv - b - (xv - m) * is * d);
+                }
+            }
+        });
+    let d_gamma = sums.iter().map(|s| F::from_f64(s.1)).collect();
+    let d_beta = sums.iter().map(|s| F::from_f64(s.0)).collect();
+    (dx, d_gamma, d_beta)
+}
+
+/// The contiguous slice of a CPU storage.
+fn slice<'a, F: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [F]> {
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg("fused-bn: non-contiguous input".into()))?;
+    Ok(&F::cpu_storage_as_slice(s)?[a..b])
+}
+
+/// Runs `f` on the contiguous CPU slice of tensor `t` (element type F).
+fn with_tensor_slice<F: Real, R>(
+    t: &Tensor,
+    f: impl FnOnce(&[F]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => f(slice::<F>(cpu, layout)?),
+        _ => candle_core::bail!("fused-bn: only the CPU backend is supported"),
+    }
+}
+
+/// The custom op: training-mode BatchNorm over `groups` statistic groups.
+pub struct FusedBatchNorm {
+    groups: usize,
+    eps: f64,
+    /// Written by the forward; read by the backward and by the caller (running estimates).
+    stats: Arc<Mutex<BnBatchStats>>,
+}
+
+impl FusedBatchNorm {
+    fn geometry(&self, shape: &Shape, params: usize) -> candle_core::Result<Geometry> {
+        let (n, c, h, w) = shape.dims4()?;
+        let g = self.groups;
+        if g == 0 || n % g != 0 || n == 0 || c * h * w == 0 {
+            candle_core::bail!("fused-bn: input {shape:?} does not split into {g} groups");
+        }
+        if params != g * c {
+            candle_core::bail!("fused-bn: {params} affine parameters, expected {g}·{c}");
+        }
+        Ok(Geometry {
+            groups: g,
+            samples_per_group: n / g,
+            channels: c,
+            inner: h * w,
+        })
+    }
+
+    fn fwd_typed<F: Real>(
+        &self,
+        geo: Geometry,
+        x: &[F],
+        gamma: &[F],
+        beta: &[F],
+    ) -> candle_core::Result<CpuStorage> {
+        if gamma.len() != beta.len() {
+            candle_core::bail!("fused-bn: γ has {} values, β {}", gamma.len(), beta.len());
+        }
+        let (y, mean, var) = forward(geo, self.eps, x, gamma, beta);
+        *self.stats.lock().expect("fused-bn state poisoned") = BnBatchStats {
+            mean,
+            var,
+            count: geo.count(),
+        };
+        Ok(F::storage(y))
+    }
+
+    fn bwd_typed<F: Real>(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        let geo = self.geometry(x.shape(), gamma.elem_count())?;
+        let stats = self.stats.lock().expect("fused-bn state poisoned").clone();
+        if stats.mean.len() != geo.groups * geo.channels {
+            candle_core::bail!("fused-bn: backward before forward");
+        }
+        let (dx, dg, db) = with_tensor_slice::<F, _>(x, |xs| {
+            with_tensor_slice::<F, _>(gamma, |gs| {
+                with_tensor_slice::<F, _>(grad_res, |dy| {
+                    Ok(backward(geo, self.eps, &stats, xs, gs, dy))
+                })
+            })
+        })?;
+        Ok((
+            Tensor::from_vec(dx, x.shape(), &Device::Cpu)?,
+            Tensor::from_vec(dg, gamma.shape(), &Device::Cpu)?,
+            Tensor::from_vec(db, gamma.shape(), &Device::Cpu)?,
+        ))
+    }
+}
+
+impl CustomOp3 for FusedBatchNorm {
+    fn name(&self) -> &'static str {
+        "fused-batch-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let geo = self.geometry(l1.shape(), l2.shape().elem_count())?;
+        let out = match (s1, s2, s3) {
+            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
+                self.fwd_typed::<f32>(geo, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)?
+            }
+            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
+                self.fwd_typed::<f64>(geo, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)?
+            }
+            _ => candle_core::bail!("fused-bn: input, γ and β must all be f32 or all f64"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dg, db) = match x.dtype() {
+            candle_core::DType::F32 => self.bwd_typed::<f32>(x, gamma, grad_res)?,
+            candle_core::DType::F64 => self.bwd_typed::<f64>(x, gamma, grad_res)?,
+            dt => candle_core::bail!("fused-bn: unsupported dtype {dt:?}"),
+        };
+        // Skip the full-size input gradient when nothing upstream needs it.
+        let dx = x.track_op().then_some(dx);
+        Ok((dx, Some(dg), Some(db)))
+    }
+}
+
+/// Training-mode BatchNorm on the CPU: `x` [N, C, H, W] (t-major, N divisible by `groups`),
+/// `gamma`/`beta` with G·C elements in (g, c) order. Returns y and the batch statistics.
+pub fn batch_norm_train(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    groups: usize,
+    eps: f64,
+) -> candle_core::Result<(Tensor, BnBatchStats)> {
+    let stats = Arc::new(Mutex::new(BnBatchStats::default()));
+    let op = FusedBatchNorm {
+        groups,
+        eps,
+        stats: stats.clone(),
+    };
+    let y = x
+        .contiguous()?
+        .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;
+    let out = stats.lock().expect("fused-bn state poisoned").clone();
+    Ok((y, out))
+}
