@@ -25,7 +25,10 @@ fi
 echo "machine: $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 timelog="$(mktemp)"
 trap 'rm -f "$timelog"' EXIT
-peak() { echo "peak RSS: $(awk -F': ' '/Maximum resident set size/ {printf "%.2f GB", $2 / 1048576}' "$timelog")"; }
+peak() {
+  echo "peak RSS: $(awk -F': ' '/Maximum resident set size/ {printf "%.2f GB", $2 / 1048576}' "$timelog");" \
+    "CPU: $(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {printf "user %.1f s, system %.1f s", u, s}' "$timelog")"
+}
 candle() {
   RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
     /usr/bin/time -v -o "$timelog" "$CARGO_TARGET_DIR/release/asgl-train" bench "$@"
@@ -37,8 +40,14 @@ if [ "${BENCH_UNFUSED:-0}" = 1 ]; then
   echo "--- candle (asgl-train bench --unfused), RAYON_NUM_THREADS=$threads"
   candle --unfused "${args[@]}"
 fi
-echo "--- pytorch (scripts/bench_train_torch.py), threads=$threads"
-OMP_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
-  /usr/bin/time -v -o "$timelog" python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | sed -n 1p
-peak
+# asgl-train turns glibc's mmap off for malloc (dvs_frames::allocator::retain_all_buffers); PyTorch
+# is timed both as installed and with the same malloc setting, so neither side gets an edge from it.
+for malloc in default heap-only; do
+  tunables="${GLIBC_TUNABLES:-}"
+  [ "$malloc" = heap-only ] && tunables="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+  echo "--- pytorch (scripts/bench_train_torch.py), threads=$threads, malloc $malloc"
+  GLIBC_TUNABLES="$tunables" OMP_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
+    /usr/bin/time -v -o "$timelog" python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | sed -n 1p
+  peak
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -11,7 +11,15 @@
 //! [`retain_large_buffers`] raises glibc's mmap threshold to its maximum (32 MiB on 64-bit) and
 //! stops the heap from being trimmed back to the kernel, so freed batches are reused in place.
 //! It only changes tuning parameters; on other C libraries it does nothing. Environment
-//! variables (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`) set by the user win.
+//! variables (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_MAX_`, or malloc
+//! settings in `GLIBC_TUNABLES`) set by the user win.
+//!
+//! [`retain_all_buffers`] goes further for the trainer: a full-size VGGSNN2 step allocates
+//! activations and gradients of 30–200 MB, above the 32 MiB ceiling, so they were still mapped and
+//! zeroed fresh every step (≈ 25 s of system time in a 105 s-CPU step). It turns mmap off for
+//! malloc altogether, so those blocks come from the heap and are reused too: measured on the
+//! full-size `asgl-train bench` (B=16, T=10, 2×48×48, 2 cores), system time 24.7 s → 9.4 s and
+//! step 24.1 s → 21.9 s, for 3.59 GB peak RSS instead of 3.32 GB.
 
 /// Keeps large freed blocks in the process heap instead of returning them to the kernel.
 /// Call once at the start of `main`, before threads are spawned. Returns whether the setting was
@@ -19,10 +27,7 @@
 pub fn retain_large_buffers() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let user_tuned = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
-            .iter()
-            .any(|var| std::env::var_os(var).is_some());
-        if user_tuned {
+        if user_tuned_malloc() {
             return false;
         }
         // glibc's documented upper bound for M_MMAP_THRESHOLD on 64-bit targets; larger values
@@ -40,4 +45,34 @@ pub fn retain_large_buffers() -> bool {
     {
         false
     }
+}
+
+/// [`retain_large_buffers`], and no block at all is served by `mmap` (`M_MMAP_MAX = 0`): for a
+/// process whose working set is a few large tensors reallocated every step (the trainer). The heap
+/// then keeps its peak size until exit. Returns whether the settings were applied.
+pub fn retain_all_buffers() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if !retain_large_buffers() {
+            return false;
+        }
+        // SAFETY: as above, mallopt only changes malloc's tuning parameters.
+        unsafe { libc::mallopt(libc::M_MMAP_MAX, 0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Whether the user set any glibc malloc tuning in the environment (theirs wins).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn user_tuned_malloc() -> bool {
+    let variables = [
+        "MALLOC_MMAP_THRESHOLD_",
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_MMAP_MAX_",
+    ];
+    variables.iter().any(|var| std::env::var_os(var).is_some())
+        || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc."))
 }

@@ -178,7 +178,7 @@ impl IngestConfig {
                 .unwrap_or(OrientationChoice::Spikingjelly),
             keep_invalid: merged.keep_invalid.unwrap_or(false),
             shard_mb: merged.shard_mb.unwrap_or(64),
-            zstd_level: merged.zstd_level.unwrap_or(3),
+            zstd_level: merged.zstd_level.unwrap_or(1),
             jobs: merged.jobs.unwrap_or(0),
             overwrite: merged.overwrite.unwrap_or(false),
         };

@@ -77,7 +77,7 @@ struct RunArgs {
     /// Target shard size in MiB (default 64).
     #[arg(long)]
     shard_mb: Option<u64>,
-    /// zstd level for shard records (default 3).
+    /// zstd level for shard records (default 1: on event-count frames as small as level 3, and faster).
     #[arg(long)]
     zstd_level: Option<i32>,
     /// Worker threads (default 0 = all cores).

@@ -213,7 +213,8 @@ struct BenchArgs {
 }
 
 fn main() -> Result<()> {
-    dvs_frames::allocator::retain_large_buffers();
+    // Step-sized tensors (30–200 MB at full size) are reused from the heap, not re-mapped.
+    dvs_frames::allocator::retain_all_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
