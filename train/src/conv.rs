@@ -15,10 +15,10 @@
 //! W[O, C·k·k] · col gives the output (and one more the kernel gradient) for the whole chunk.
 //!
 //! On other devices (CUDA) the plain conv2d is used. The golden parity tests cover this path.
-use candle_core::{
-    CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Storage, Tensor, WithDType,
-};
+use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor, WithDType};
 use rayon::prelude::*;
+
+use crate::cpu_kernel::{storage_slice, with_tensor_slice as with_slice};
 
 /// Fills one row (c, i, j) of the column matrix: for every sample n and output position
 /// (ho, wo), x[n, c, ho + i − p, wo + j − p] or 0 outside the input.
@@ -89,30 +89,6 @@ fn out_size(h: usize, w: usize, k: usize, p: usize) -> candle_core::Result<(usiz
         candle_core::bail!("conv: kernel {k} with padding {p} does not fit {h}x{w}");
     }
     Ok((h + 2 * p + 1 - k, w + 2 * p + 1 - k))
-}
-
-/// Runs `f` on the contiguous CPU slice of tensor `t` (element type F).
-fn with_slice<F: WithDType, R>(
-    t: &Tensor,
-    f: impl FnOnce(&[F]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    let (a, b) = layout
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("conv: non-contiguous tensor".into()))?;
-    match &*storage {
-        Storage::Cpu(cpu) => f(&F::cpu_storage_as_slice(cpu)?[a..b]),
-        _ => candle_core::bail!("conv: only the CPU backend is supported"),
-    }
-}
-
-/// The contiguous slice of a CPU storage.
-fn storage_slice<'a, F: WithDType>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [F]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("conv: non-contiguous input".into()))?;
-    Ok(&F::cpu_storage_as_slice(s)?[a..b])
 }
 
 /// Stride-1 convolution on slices: x [N, C, H, W], kernel [O, C·k·k] (CPU tensor of type F) →

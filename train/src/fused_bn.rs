@@ -24,40 +24,10 @@
 //! which stays in [`crate::norm`]. Only a CPU kernel exists; other devices use the op-by-op path.
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Float element types the kernel runs on (f32, f64).
-trait Real:
-    Copy
-    + Send
-    + Sync
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + candle_core::WithDType
-{
-    const ZERO: Self;
-    fn to_f64_(self) -> f64;
-    fn storage(v: Vec<Self>) -> CpuStorage;
-}
-
-macro_rules! impl_real {
-    ($t:ty, $variant:ident) => {
-        impl Real for $t {
-            const ZERO: Self = 0.0;
-            #[inline(always)]
-            fn to_f64_(self) -> f64 {
-                f64::from(self)
-            }
-            fn storage(v: Vec<Self>) -> CpuStorage {
-                CpuStorage::$variant(v)
-            }
-        }
-    };
-}
-impl_real!(f32, F32);
-impl_real!(f64, F64);
+use crate::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
 
 /// Batch statistics of one forward, per (group, channel) in (g, c) order.
 #[derive(Clone, Debug, Default)]
@@ -254,27 +224,6 @@ fn backward<F: Real>(
     let d_gamma = sums.iter().map(|s| F::from_f64(s.1)).collect();
     let d_beta = sums.iter().map(|s| F::from_f64(s.0)).collect();
     (dx, d_gamma, d_beta)
-}
-
-/// The contiguous slice of a CPU storage.
-fn slice<'a, F: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [F]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("fused-bn: non-contiguous input".into()))?;
-    Ok(&F::cpu_storage_as_slice(s)?[a..b])
-}
-
-/// Runs `f` on the contiguous CPU slice of tensor `t` (element type F).
-fn with_tensor_slice<F: Real, R>(
-    t: &Tensor,
-    f: impl FnOnce(&[F]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => f(slice::<F>(cpu, layout)?),
-        _ => candle_core::bail!("fused-bn: only the CPU backend is supported"),
-    }
 }
 
 /// The custom op: training-mode BatchNorm over `groups` statistic groups.

@@ -25,9 +25,10 @@
 //! the unfused path (see [`crate::lif::Lif::forward`]).
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
 use crate::spec::SurrogateKind;
 
 /// How the spike value mixes the step Θ and the surrogate H (the noise state of one forward).
@@ -66,48 +67,6 @@ pub struct FusedLif {
     /// Σ s over the whole output (firing-rate statistics), written by the forward.
     spike_sum: Arc<Mutex<f64>>,
 }
-
-/// Float element types the kernel runs on (f32, f64), with the exact operations candle uses.
-trait Real:
-    Copy
-    + Send
-    + Sync
-    + PartialOrd
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::Div<Output = Self>
-    + std::ops::Neg<Output = Self>
-    + candle_core::WithDType
-{
-    const ZERO: Self;
-    const ONE: Self;
-    const HALF: Self;
-    fn exp_(self) -> Self;
-    fn to_f64_(self) -> f64;
-    fn storage(v: Vec<Self>) -> CpuStorage;
-}
-
-macro_rules! impl_real {
-    ($t:ty, $variant:ident) => {
-        impl Real for $t {
-            const ZERO: Self = 0.0;
-            const ONE: Self = 1.0;
-            const HALF: Self = 0.5;
-            fn exp_(self) -> Self {
-                self.exp()
-            }
-            fn to_f64_(self) -> f64 {
-                f64::from(self)
-            }
-            fn storage(v: Vec<Self>) -> CpuStorage {
-                CpuStorage::$variant(v)
-            }
-        }
-    };
-}
-impl_real!(f32, F32);
-impl_real!(f64, F64);
 
 /// candle-nn's sigmoid, 1 / (e^−v + 1), evaluated the same way.
 fn sigmoid<F: Real>(v: F) -> F {
@@ -382,27 +341,6 @@ impl FusedLifConfig {
         g_params.push(F::from_f64(g_decay));
         g_params.push(F::from_f64(g_thresh));
         Ok((grad_in, g_params))
-    }
-}
-
-/// The contiguous slice of a CPU storage.
-fn slice<'a, F: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [F]> {
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg("fused-lif: non-contiguous input".into()))?;
-    Ok(&F::cpu_storage_as_slice(s)?[a..b])
-}
-
-/// Runs `f` on the contiguous CPU slice of tensor `t` (element type F).
-fn with_tensor_slice<F: Real, R>(
-    t: &Tensor,
-    f: impl FnOnce(&[F]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(cpu) => f(slice::<F>(cpu, layout)?),
-        _ => candle_core::bail!("fused-lif: only the CPU backend is supported"),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod conv;
+mod cpu_kernel;
 pub mod device;
 pub mod error;
 pub mod export;
