@@ -66,20 +66,7 @@ impl EncodedRecord {
             key: record.key.to_owned(),
             reason,
         };
-        if record.key.len() > MAX_KEY_LEN {
-            return Err(invalid(format!(
-                "key is {} bytes, the limit is {MAX_KEY_LEN}",
-                record.key.len()
-            )));
-        }
-        if let Some(d) = record.shape.iter().find(|&&d| d > u32::MAX as usize) {
-            return Err(invalid(format!("dimension {d} does not fit in u32")));
-        }
-        let elements = record
-            .shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| invalid(format!("shape {:?} overflows", record.shape)))?;
+        let elements = checked_elements(record.key, &record.shape).map_err(invalid)?;
         let len = match record.frames {
             FrameData::Counts(c) => c.len(),
             FrameData::Float(f) => f.len(),
@@ -152,18 +139,8 @@ impl EncodedRecord {
             key: record_key.to_owned(),
             reason,
         };
-        if record_key.len() > MAX_KEY_LEN {
-            return Err(invalid(format!(
-                "key is {} bytes, the limit is {MAX_KEY_LEN}",
-                record_key.len()
-            )));
-        }
-        if let Some(d) = shape.iter().find(|&&d| d > u32::MAX as usize) {
-            return Err(invalid(format!("dimension {d} does not fit in u32")));
-        }
-        let expected = shape
-            .iter()
-            .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64));
+        let elements = checked_elements(record_key, &shape).map_err(invalid)?;
+        let expected = (elements as u64).checked_mul(dtype.size() as u64);
         if expected != Some(raw_len) || raw_len > MAX_RECORD_RAW_BYTES {
             return Err(invalid(format!(
                 "{raw_len} uncompressed bytes do not match shape {shape:?} of {} (limit {MAX_RECORD_RAW_BYTES})",
@@ -208,6 +185,24 @@ impl EncodedRecord {
     pub fn key(&self) -> &str {
         &self.key
     }
+}
+
+/// Checks what the shard index can hold of a record's key and shape, and returns the element
+/// count (or why not).
+fn checked_elements(key: &str, shape: &[usize; 4]) -> std::result::Result<usize, String> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(format!(
+            "key is {} bytes, the limit is {MAX_KEY_LEN}",
+            key.len()
+        ));
+    }
+    if let Some(d) = shape.iter().find(|&&d| d > u32::MAX as usize) {
+        return Err(format!("dimension {d} does not fit in u32"));
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} overflows"))
 }
 
 /// Where an appended record ended up.
