@@ -57,7 +57,7 @@ fn im2col_slice<F: WithDType>(
     dims: (usize, usize, usize, usize),
     k: usize,
     p: usize,
-) -> (Vec<F>, usize, usize) {
+) -> Vec<F> {
     let (n, c, h, w) = dims;
     let (ho, wo) = (h + 2 * p + 1 - k, w + 2 * p + 1 - k);
     let row_len = n * ho * wo;
@@ -70,7 +70,7 @@ fn im2col_slice<F: WithDType>(
                 im2col_row(row, x, dims, (ci, i, j), p, (ho, wo));
             });
     }
-    (col, ho, wo)
+    col
 }
 
 /// Upper bound on the column matrix built at once. Convolutions run over chunks of samples so
@@ -81,6 +81,30 @@ const COL_CHUNK_BYTES: usize = 16 << 20;
 /// Samples per chunk for a column matrix of `rows` rows and `hw` columns per sample.
 fn samples_per_chunk<F>(rows: usize, hw: usize, chunk_bytes: usize) -> usize {
     (chunk_bytes / (rows * hw * std::mem::size_of::<F>()).max(1)).max(1)
+}
+
+/// Runs `f(first_sample, samples, col)` over chunks of the samples of x [N, C, H, W], where col
+/// is the chunk's im2col as a [C·k·k, n_c·Ho·Wo] CPU tensor of at most about `chunk_bytes`.
+fn for_each_col_chunk<F: WithDType>(
+    x: &[F],
+    (n, c, h, w): (usize, usize, usize, usize),
+    (k, p, hw): (usize, usize, usize),
+    chunk_bytes: usize,
+    mut f: impl FnMut(usize, usize, Tensor) -> candle_core::Result<()>,
+) -> candle_core::Result<()> {
+    let rows = c * k * k;
+    let per = samples_per_chunk::<F>(rows, hw, chunk_bytes);
+    let sample = c * h * w;
+    for s0 in (0..n).step_by(per) {
+        let nc = per.min(n - s0);
+        let col = im2col_slice(&x[s0 * sample..(s0 + nc) * sample], (nc, c, h, w), k, p);
+        f(
+            s0,
+            nc,
+            Tensor::from_vec(col, (rows, nc * hw), &Device::Cpu)?,
+        )?;
+    }
+    Ok(())
 }
 
 /// Output size of a stride-1 k×k convolution with padding p, or an error if it does not fit.
@@ -114,12 +138,7 @@ fn conv_slices<F: WithDType>(
     if n * o * hw == 0 {
         return Ok(vec![F::zero(); n * o * hw]);
     }
-    let per = samples_per_chunk::<F>(ck2, hw, chunk_bytes);
-    let sample = c * h * w;
-    for s0 in (0..n).step_by(per) {
-        let nc = per.min(n - s0);
-        let (col, _, _) = im2col_slice(&x[s0 * sample..(s0 + nc) * sample], (nc, c, h, w), k, p);
-        let col = Tensor::from_vec(col, (ck2, nc * hw), &Device::Cpu)?;
+    for_each_col_chunk(x, dims, (k, p, hw), chunk_bytes, |_, nc, col| {
         // [O, n_c·Ho·Wo] → rows of [n_c, O, Ho·Wo]
         let prod = kernel.matmul(&col)?;
         with_slice::<F, _>(&prod, |ps| {
@@ -130,8 +149,8 @@ fn conv_slices<F: WithDType>(
                 }
             }
             Ok(())
-        })?;
-    }
+        })
+    })?;
     Ok(out)
 }
 
@@ -156,16 +175,11 @@ fn weight_grad_slices<F: WithDType>(
             grad.len()
         );
     }
-    let mut acc: Option<Tensor> = None;
+    let mut acc = Tensor::zeros((o, ck2), F::DTYPE, &Device::Cpu)?;
     if hw == 0 || n == 0 {
-        return Tensor::zeros((o, ck2), F::DTYPE, &Device::Cpu);
+        return Ok(acc);
     }
-    let per = samples_per_chunk::<F>(ck2, hw, chunk_bytes);
-    let sample = c * h * w;
-    for s0 in (0..n).step_by(per) {
-        let nc = per.min(n - s0);
-        let (col, _, _) = im2col_slice(&x[s0 * sample..(s0 + nc) * sample], (nc, c, h, w), k, p);
-        let col = Tensor::from_vec(col, (ck2, nc * hw), &Device::Cpu)?;
+    for_each_col_chunk(x, dims, (k, p, hw), chunk_bytes, |s0, nc, col| {
         // [O, n_c·Ho·Wo] from the [n_c, O, Ho·Wo] block of dL/dy.
         let mut g: Vec<F> = Vec::with_capacity(o * nc * hw);
         let block = &grad[s0 * o * hw..(s0 + nc) * o * hw];
@@ -176,13 +190,10 @@ fn weight_grad_slices<F: WithDType>(
             }
         }
         let g = Tensor::from_vec(g, (o, nc * hw), &Device::Cpu)?;
-        let part = g.matmul(&col.t()?)?;
-        acc = Some(match acc {
-            None => part,
-            Some(a) => (a + part)?,
-        });
-    }
-    acc.ok_or_else(|| candle_core::Error::Msg("conv: empty batch".into()))
+        acc = (&acc + g.matmul(&col.t()?)?)?;
+        Ok(())
+    })?;
+    Ok(acc)
 }
 
 /// Stride-1 convolution of detached CPU tensors (tests and the input gradient):
