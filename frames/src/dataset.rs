@@ -3,7 +3,6 @@
 //! workspace reuses.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -80,7 +79,7 @@ impl DatasetInfo {
             path: path.clone(),
             reason: format!("cannot serialise: {e}"),
         })?;
-        atomic_write(&path, &json)?;
+        crate::fsutil::atomic_write(&path, &json).map_err(|e| FrameError::io(&path, e))?;
         Ok(path)
     }
 
@@ -99,47 +98,4 @@ impl DatasetInfo {
     pub fn sample_shape(&self) -> [usize; 4] {
         [self.frames, 2, self.height, self.width]
     }
-}
-
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new one:
-/// a temporary file in the same directory, fsync, rename over `path`, fsync of the directory.
-pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
-    let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| FrameError::io(path, std::io::Error::other("path has no file name")))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| FrameError::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| FrameError::io(&tmp, e))?;
-        file.sync_all().map_err(|e| FrameError::io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(|e| FrameError::io(path, e))?;
-        sync_dir(&dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Fsyncs a directory so that a rename inside it survives a crash (a no-op where directories
-/// cannot be opened, e.g. on Windows).
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let d = std::fs::File::open(dir).map_err(|e| FrameError::io(dir, e))?;
-        d.sync_all().map_err(|e| FrameError::io(dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }

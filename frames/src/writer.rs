@@ -6,7 +6,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::dataset::sync_dir;
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
 use crate::format::{self, Footer, IndexEntry, HEADER_LEN, MAX_KEY_LEN, MAX_RECORD_RAW_BYTES};
@@ -334,7 +333,7 @@ impl ShardSetWriter {
         let name = format!("{}-{:05}.dvsf", self.prefix, self.next_shard);
         self.next_shard += 1;
         let final_path = self.dir.join(&name);
-        let tmp_path = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp_path = crate::fsutil::temp_path(&final_path);
         let file = File::create(&tmp_path).map_err(|e| FrameError::io(&tmp_path, e))?;
         let mut file = BufWriter::with_capacity(1 << 20, file);
         file.write_all(&format::encode_header())
@@ -377,7 +376,7 @@ impl ShardSetWriter {
         drop(file);
         std::fs::rename(&shard.tmp_path, &shard.final_path)
             .map_err(|e| FrameError::io(&shard.final_path, e))?;
-        sync_dir(&self.dir)?;
+        crate::fsutil::sync_dir(&self.dir).map_err(|e| FrameError::io(&self.dir, e))?;
         let bytes = footer.index_offset + footer.index_len + format::FOOTER_LEN as u64;
         self.finished.push(ShardSummary {
             file: shard.name,
