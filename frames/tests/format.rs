@@ -2,10 +2,9 @@
 //! visibility, corruption detection with precise errors, and a property test that the reader
 //! never panics on damaged bytes.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use dvs_fixtures::testing::{patterns, prepared};
 use dvs_frames::format::{FOOTER_LEN, HEADER_LEN};
 use dvs_frames::{
     atomic_write, DatasetInfo, Dtype, EncodedRecord, FrameData, FrameError, RawFrames,
@@ -38,7 +37,7 @@ fn sample_records(n: usize) -> Vec<(String, u32, Vec<u32>)> {
             (
                 format!("sample-{i}"),
                 i as u32 * 3,
-                common::counts(i, LEN, 40),
+                patterns::index_counts(i, LEN, 40),
             )
         })
         .collect()
@@ -56,7 +55,7 @@ fn round_trip_narrows_counts_to_the_smallest_dtype() {
     let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
     let mut expected = Vec::new();
     for (i, (max, dtype)) in cases.iter().enumerate() {
-        let mut c = common::counts(i, LEN, *max);
+        let mut c = patterns::index_counts(i, LEN, *max);
         c[7] = *max; // make sure the maximum is present
         let loc = w
             .append(&SampleRecord {
@@ -411,13 +410,15 @@ fn bad_magic_version_and_index_are_rejected() {
 #[test]
 fn dataset_info_round_trips_and_writes_atomically() {
     let dir = tempfile::tempdir().unwrap();
-    let info = common::write_dataset(
+    let info = prepared::index_pattern(
         dir.path(),
         [2, 2, 4, 4],
         &[("train", 5), ("test", 2)],
         1 << 20,
         3,
-    );
+    )
+    .unwrap()
+    .info;
     let back = DatasetInfo::read(dir.path()).unwrap();
     assert_eq!(back, info);
     assert_eq!(back.split("train").unwrap().samples, 5);

@@ -2,11 +2,10 @@
 //! coverage, exact values without augmentation, augmentation applied identically to all frames,
 //! batch sizes with and without drop_last, and the corrupt record policies.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use dvs_fixtures::testing::prepared;
 use dvs_frames::{
     augment::augment_sample, AugmentParams, Batch, CorruptPolicy, FrameError, Loader, LoaderConfig,
     ShardIndex, ShardReader, ValueTransform,
@@ -16,13 +15,14 @@ const SHAPE: [usize; 4] = [3, 2, 8, 8];
 
 fn dataset(n: usize, target_bytes: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::write_dataset(
+    prepared::index_pattern(
         dir.path(),
         SHAPE,
         &[("train", n), ("test", 7)],
         target_bytes,
         200,
-    );
+    )
+    .unwrap();
     dir
 }
 
@@ -203,7 +203,7 @@ fn augmentation_is_one_flip_and_roll_per_sample_shared_by_all_frames() {
     // 12 x 12 frames, so that each roll in [-5, 5] is a distinct shift (on 8 x 8, 5 = -3).
     let shape = [2, 2, 12, 12];
     let dir = tempfile::tempdir().unwrap();
-    common::write_dataset(dir.path(), shape, &[("train", 64)], 1 << 20, 200);
+    prepared::index_pattern(dir.path(), shape, &[("train", 64)], 1 << 20, 200).unwrap();
     let cfg = LoaderConfig {
         batch_size: 16,
         workers: 2,

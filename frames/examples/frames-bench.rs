@@ -1,20 +1,21 @@
 //! `frames-bench`: loader throughput benchmark. Writes a synthetic dataset of sparse event-count
-//! samples (default 10x2x48x48) to a temporary directory, then streams several epochs through
-//! the [`dvs_frames::Loader`] with flip + roll + MaxNorm and prints samples/s per epoch and the
-//! time the consumer spent blocked on the channel.
+//! samples (default 10x2x48x48, built with `dvs_fixtures::testing`) to a temporary directory,
+//! then streams several epochs through the [`dvs_frames::Loader`] with flip + roll + MaxNorm and
+//! prints samples/s per epoch and the time the consumer spent blocked on the channel.
+//!
+//! `cargo run --release -p dvs-frames --example frames-bench -- --samples 20000 --workers 2`
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use dvs_frames::{
-    Augment, DatasetInfo, Dtype, EncodedRecord, FrameData, Loader, LoaderConfig, SampleRecord,
-    ShardSetWriter, SplitInfo, ValueTransform,
-};
-use rand::{Rng, SeedableRng};
-use rayon::prelude::*;
+use dvs_fixtures::testing::prepared::{PreparedSpec, Sample};
+use dvs_fixtures::testing::{patterns, FixtureRng};
+use dvs_frames::cli::{self, Outcome};
+use dvs_frames::{Augment, DatasetInfo, Dtype, Loader, LoaderConfig, ValueTransform};
+use rand::SeedableRng;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -71,13 +72,14 @@ struct Args {
     reuse: bool,
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     dvs_frames::allocator::retain_large_buffers();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
+    cli::init_logging("warn");
+    cli::finish("frames-bench", run(&args).map(|()| Outcome::Success))
+}
+
+fn run(args: &Args) -> Result<()> {
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let dir = args
         .dir
@@ -89,7 +91,7 @@ fn main() -> Result<()> {
         eprintln!("reusing the dataset in {}", dir.display());
     } else {
         let started = Instant::now();
-        let stored_bytes = write_dataset(&args, &dir, shape)?;
+        let stored_bytes = write_dataset(args, &dir, shape)?;
         eprintln!(
             "wrote {} samples of {:?} ({:.1} MiB compressed) in {:.1} s",
             args.samples,
@@ -185,8 +187,14 @@ fn main() -> Result<()> {
 
 /// Single-threaded cost of each stage per sample (checksum, zstd, flip+roll+MaxNorm) on the
 /// first shard, measured in CPU time of this thread so that a busy machine does not inflate it.
-fn stage_breakdown(dir: &std::path::Path, shape: [usize; 4]) -> Result<()> {
-    let reader = dvs_frames::ShardReader::open(dir.join("train/shard-00000.dvsf"))?;
+fn stage_breakdown(dir: &Path, shape: [usize; 4]) -> Result<()> {
+    let info = DatasetInfo::read(dir)?;
+    let first = info
+        .split("train")?
+        .shards
+        .first()
+        .context("the train split has no shard")?;
+    let reader = dvs_frames::ShardReader::open(dir.join(first))?;
     let n = reader.len().min(2000);
     let mut dctx = zstd::bulk::Decompressor::new()?;
     let len: usize = shape.iter().product();
@@ -228,61 +236,6 @@ fn stage_breakdown(dir: &std::path::Path, shape: [usize; 4]) -> Result<()> {
     Ok(())
 }
 
-/// Counts of a DVS-like recording: three rectangles drift across the sensor; pixels they
-/// newly cover in a frame get ON events (channel 0), pixels they uncover get OFF events
-/// (channel 1), each with 1 to 4 events, plus one-event background noise on 1% of pixels.
-fn moving_edges(rng: &mut rand_chacha::ChaCha8Rng, shape: [usize; 4]) -> Vec<u32> {
-    let [t_len, c_len, h, w] = shape;
-    let plane = h * w;
-    let mut counts = vec![0u32; t_len * c_len * plane];
-    // Rectangle sides between 4 pixels (less on tiny frames) and 40% of the frame.
-    let side = |n: usize| {
-        let hi = (n as f64 / 2.5).max(2.0);
-        (4.0f64.min(hi / 2.0))..hi
-    };
-    let shapes: Vec<[f64; 6]> = (0..3)
-        .map(|_| {
-            [
-                rng.random_range(0.0..w as f64), // x
-                rng.random_range(0.0..h as f64), // y
-                rng.random_range(side(w)),       // width
-                rng.random_range(side(h)),       // height
-                rng.random_range(-3.0..3.0),     // vx (pixels per frame)
-                rng.random_range(-3.0..3.0),     // vy
-            ]
-        })
-        .collect();
-    let covered = |t: f64, x: usize, y: usize| {
-        shapes.iter().any(|s| {
-            let (x0, y0) = (s[0] + s[4] * t, s[1] + s[5] * t);
-            let (x, y) = (x as f64, y as f64);
-            x >= x0 && x < x0 + s[2] && y >= y0 && y < y0 + s[3]
-        })
-    };
-    for t in 0..t_len {
-        for y in 0..h {
-            for x in 0..w {
-                let (now, before) = (covered(t as f64 + 1.0, x, y), covered(t as f64, x, y));
-                let channel = match (before, now) {
-                    (false, true) => Some(0),
-                    (true, false) => Some(1.min(c_len - 1)),
-                    _ => None,
-                };
-                let base = t * c_len * plane + y * w + x;
-                if let Some(c) = channel {
-                    counts[base + c * plane] += rng.random_range(1..=4);
-                }
-                for c in 0..c_len {
-                    if rng.random_bool(0.01) {
-                        counts[base + c * plane] += 1;
-                    }
-                }
-            }
-        }
-    }
-    counts
-}
-
 /// CPU time of the calling thread (Linux `/proc/thread-self/schedstat`, nanoseconds).
 fn thread_cpu_seconds() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
@@ -302,68 +255,29 @@ fn process_cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Writes `args.samples` sparse count samples, encoded in parallel, appended in order.
-fn write_dataset(args: &Args, dir: &std::path::Path, shape: [usize; 4]) -> Result<u64> {
-    let len: usize = shape.iter().product();
-    let split_dir = dir.join("train");
-    let mut writer =
-        ShardSetWriter::create(&split_dir, "shard", args.shard_mib << 20, args.zstd_level)?;
-    let mut stored = 0u64;
-    let chunk = 1024;
-    for start in (0..args.samples).step_by(chunk) {
-        let end = (start + chunk).min(args.samples);
-        let encoded: Vec<EncodedRecord> = (start..end)
-            .into_par_iter()
-            .map(|i| {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(i as u64);
-                let counts = match args.pattern {
-                    Pattern::Edges => moving_edges(&mut rng, shape),
-                    Pattern::Uniform => (0..len)
-                        .map(|_| {
-                            if rng.random_bool(args.occupancy) {
-                                rng.random_range(1..=6)
-                            } else {
-                                0
-                            }
-                        })
-                        .collect(),
-                };
-                let key = format!("sample-{i:06}");
-                EncodedRecord::encode(
-                    &SampleRecord {
-                        key: &key,
-                        label: (i % 10) as u32,
-                        shape,
-                        frames: FrameData::Counts(&counts),
-                    },
-                    args.zstd_level,
-                )
-            })
-            .collect::<dvs_frames::Result<_>>()?;
-        for record in encoded {
-            stored += record.stored_len();
-            writer.append_encoded(record)?;
+/// Writes `args.samples` samples of the chosen pattern (each seeded by its index, generated and
+/// encoded in parallel, appended in order); returns the compressed record bytes.
+fn write_dataset(args: &Args, dir: &Path, shape: [usize; 4]) -> Result<u64> {
+    let spec = PreparedSpec::new(shape, 10)
+        .split("train", args.samples)
+        .shard_bytes(args.shard_mib << 20)
+        .zstd_level(args.zstd_level)
+        .dtype(Dtype::U8)
+        .kind("synthetic-bench")
+        .params(serde_json::json!({ "pattern": args.pattern, "occupancy": args.occupancy, "generator": "frames-bench" }))
+        .params_hash("bench");
+    let len = spec.sample_len();
+    let written = spec.write_parallel(dir, |_, i| {
+        let mut rng = FixtureRng::seed_from_u64(i as u64);
+        let counts = match args.pattern {
+            Pattern::Edges => patterns::moving_edges(&mut rng, shape),
+            Pattern::Uniform => patterns::uniform(&mut rng, len, args.occupancy),
+        };
+        Sample {
+            key: format!("sample-{i:06}"),
+            label: (i % 10) as u32,
+            counts,
         }
-    }
-    let shards = writer.finish()?;
-    let info = DatasetInfo {
-        format_version: DatasetInfo::FORMAT_VERSION,
-        kind: "synthetic-bench".into(),
-        classes: (0..10).map(|c| format!("class{c}")).collect(),
-        frames: shape[0],
-        height: shape[2],
-        width: shape[3],
-        dtype: Dtype::U8,
-        params: serde_json::json!({ "pattern": args.pattern, "occupancy": args.occupancy, "generator": "frames-bench" }),
-        params_hash: "bench".into(),
-        splits: BTreeMap::from([(
-            "train".to_string(),
-            SplitInfo {
-                shards: shards.iter().map(|s| format!("train/{}", s.file)).collect(),
-                samples: args.samples as u64,
-            },
-        )]),
-    };
-    info.write_atomic(dir)?;
-    Ok(stored)
+    })?;
+    Ok(written.stored_bytes)
 }
