@@ -111,8 +111,24 @@ rows = [r for r in preds if r and r[0] != "sample_id" and r[0] != "key"]
 check("predictions.csv one row per sample", len(rows) == report["samples"], len(rows))
 check("predictions.csv matches accuracy", sum(int(r[1]) == int(r[2]) for r in rows) == report["correct"])
 check("test split fully evaluated", report["samples"] == info["splits"][report["split"]]["samples"])
+# What candle <-> ONNX Runtime guarantee (README): the same predicted class for every sample, and
+# finite logits that agree up to spikes flipping near the threshold (BN folding and a different
+# summation order move the membrane potential by rounding), so the logit difference is reported and
+# must be finite, but is not bounded by a tolerance.
 cmp = report.get("compare")
-check("candle comparison reported", cmp is not None and 0.0 <= cmp["agreement"] <= 1.0)
+check("candle comparison reported", cmp is not None)
+if cmp is not None:
+    check("candle comparison covers every evaluated sample", cmp["samples"] == report["samples"],
+          (cmp["samples"], report["samples"]))
+    check("candle and ONNX Runtime predict the same class for every sample",
+          cmp["identical_predictions"] == cmp["samples"] and cmp["agreement"] == 1.0,
+          f'{cmp["identical_predictions"]}/{cmp["samples"]}')
+    check("candle accuracy == ONNX Runtime accuracy", abs(cmp["candle_accuracy"] - report["accuracy"]) < 1e-9,
+          (cmp["candle_accuracy"], report["accuracy"]))
+    check("candle vs ONNX Runtime logit differences finite",
+          all(isinstance(cmp[k], (int, float)) and np.isfinite(cmp[k]) and cmp[k] >= 0
+              for k in ("max_abs_diff_logits", "max_abs_diff_per_step")),
+          (cmp["max_abs_diff_logits"], cmp["max_abs_diff_per_step"]))
 check("summary.md written", (run / "summary.md").stat().st_size > 0)
 
 failed = [c for c in checks if not c[1]]
