@@ -1,5 +1,5 @@
 //! Decode throughput benchmark (one core): synthesises large AEDAT 2.0 / 3.1 /
-//! 4.0 files with `dvs_ingest::decode::synth` (or takes existing files) and
+//! 4.0 files with the dvs-fixtures encoders (or takes existing files) and
 //! prints million events per second per format, plus the `aedat` crate
 //! against our AEDAT 4 decoder on the same LZ4 / zstd files.
 //!
@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dvs_ingest::decode::{
-    self, aedat4::Compression, open_bytes, synth, DecodeOptions, EventReader, Events, Format,
-    Orientation,
+use dvs_decode::{
+    self as decode, open_bytes, DecodeOptions, EventReader, Events, Format, Orientation,
 };
+use dvs_fixtures::aedat4::PacketCompression;
+use dvs_fixtures::{aedat2, aedat31, aedat4, noise};
 
 struct Args {
     events: usize,
@@ -144,7 +145,7 @@ fn aedat_crate(path: &Path) -> Result<usize> {
 fn decompress_only(path: &Path, raw: &DecodeOptions) -> Result<usize> {
     let bytes = std::fs::read(path)?;
     let size = bytes.len();
-    let mut reader = dvs_ingest::decode::aedat4::Aedat4Reader::new(path, bytes, raw)?;
+    let mut reader = decode::aedat4::Aedat4Reader::new(path, bytes, raw)?;
     reader.set_decompress_only(true);
     let mut sink = Events::new();
     while reader.read_packet(&mut sink)? {}
@@ -188,10 +189,10 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let n = args.events;
-    let events = synth::random_events(n, 42, 1_589_163_840_000_000);
-    let gesture_like = synth::random_events(n, 43, 12_000_000);
+    let events = noise::uniform_events(n, 42, 1_589_163_840_000_000);
+    let gesture_like = noise::uniform_events(n, 43, 12_000_000);
 
-    let a31 = synth::aedat31_bytes(&gesture_like, 4096);
+    let a31 = aedat31::encode_stream("2017-01-01 00:00:00", &gesture_like, 4096);
     // Machine calibration: copying the input once (the 2-core sandbox is shared,
     // so absolute numbers vary run to run; compare decoders against this).
     let mut copy = Vec::with_capacity(a31.len());
@@ -216,7 +217,16 @@ fn main() -> Result<()> {
         args.repeat,
     )?;
     drop(a31);
-    let a2 = synth::aedat2_bytes(&gesture_like, 10_000);
+    // One external-event record every 10 000 events, as the decoder meets them in CIFAR10-DVS.
+    let externals: Vec<aedat2::ExternalRecord> = (10_000..gesture_like.len())
+        .step_by(10_000)
+        .map(|i| aedat2::ExternalRecord {
+            before_event: i,
+            address: aedat2::EXTERNAL_BIT,
+            timestamp: aedat2::timestamp(gesture_like[i].t),
+        })
+        .collect();
+    let a2 = aedat2::encode("Thu Dec 22 14:42:53 CST 2016", &gesture_like, &externals);
     bench_memory(
         "AEDAT 2.0 raw orientation",
         Path::new("synth.aedat"),
@@ -239,22 +249,15 @@ fn main() -> Result<()> {
     println!("\nAEDAT 4.0: ours vs the aedat crate (both from the file, into SoA events)");
     for per_packet in [300usize, 5000] {
         for (compression, cname) in [
-            (Compression::None, "none"),
-            (Compression::Lz4, "lz4"),
-            (Compression::Zstd, "zstd-1"),
+            (PacketCompression::None, "none"),
+            (PacketCompression::Lz4, "lz4"),
+            (PacketCompression::Zstd, "zstd-3"),
         ] {
             let label = format!("AEDAT 4 {cname}, {per_packet} ev/packet");
             if !selected(&label) {
                 continue;
             }
-            let bytes = synth::aedat4_bytes(
-                &events,
-                per_packet,
-                compression,
-                synth::Lz4Blocks::Independent,
-                1,
-                false,
-            );
+            let bytes = aedat4::encode_stream(compression, &events, per_packet, &[]);
             let path = dir.path().join(format!("{cname}-{per_packet}.aedat4"));
             std::fs::write(&path, &bytes)?;
             bench_memory(&label, &path, &bytes, Format::Aedat4, &raw, args.repeat)?;
@@ -272,7 +275,7 @@ fn main() -> Result<()> {
                 rate(n_theirs, theirs),
                 theirs.as_secs_f64() / ours.as_secs_f64()
             );
-            if compression != Compression::None {
+            if compression != PacketCompression::None {
                 let (floor, _) = best(args.repeat, || decompress_only(&path, &raw))?;
                 print_floor(floor, theirs, ours);
             }
@@ -288,9 +291,9 @@ fn main() -> Result<()> {
         "\nAEDAT 4.0, {files} files x {per_file} events, 5000 ev/packet: ours vs the aedat crate, from the files"
     );
     for (compression, cname) in [
-        (Compression::None, "none"),
-        (Compression::Lz4, "lz4"),
-        (Compression::Zstd, "zstd-1"),
+        (PacketCompression::None, "none"),
+        (PacketCompression::Lz4, "lz4"),
+        (PacketCompression::Zstd, "zstd-3"),
     ] {
         let label = format!("AEDAT 4 {cname}, {files} files");
         if !selected(&label) {
@@ -298,15 +301,8 @@ fn main() -> Result<()> {
         }
         let mut paths = Vec::with_capacity(files);
         for f in 0..files {
-            let part = events.slice(f * per_file..((f + 1) * per_file).min(n));
-            let bytes = synth::aedat4_bytes(
-                &part,
-                5000,
-                compression,
-                synth::Lz4Blocks::Independent,
-                1,
-                false,
-            );
+            let part = &events[f * per_file..((f + 1) * per_file).min(n)];
+            let bytes = aedat4::encode_stream(compression, part, 5000, &[]);
             let path = dir.path().join(format!("{cname}-{f}.aedat4"));
             std::fs::write(&path, &bytes)?;
             paths.push(path);
@@ -334,7 +330,7 @@ fn main() -> Result<()> {
             rate(n_theirs, theirs),
             theirs.as_secs_f64() / ours.as_secs_f64()
         );
-        if compression != Compression::None {
+        if compression != PacketCompression::None {
             let (floor, _) = best(args.repeat, || {
                 let mut total = 0;
                 for path in &paths {

@@ -1,5 +1,5 @@
 //! Bounded fuzz smoke run on stable Rust: drives the bodies of the four
-//! `cargo fuzz` targets (`dvs_ingest::decode::fuzzing`) with seeded random
+//! `cargo fuzz` targets (`dvs_decode_fuzz`, in `ingest/fuzz`) with seeded random
 //! mutations of valid seed files, for a fixed number of iterations per
 //! target. Unlike libFuzzer there is no coverage feedback; what it checks is
 //! the same: no panic, no hang (slowest case reported), and no allocation
@@ -8,9 +8,9 @@
 //! input size, the largest expansion a zstd frame allows).
 //!
 //! Run: `cargo run --release -p dvs-ingest --example fuzz-smoke -- [--iterations N] [--hdf5-iterations M] [--seed S]`
-//! Seeds: synthetic files from `decode::synth` (every format and AEDAT 4
-//! compression) plus every file under `shared/fixtures/events` of a matching
-//! format. A failing input is written to `fuzz-smoke-failure-<target>.bin`.
+//! Seeds: synthetic files from the dvs-fixtures encoders (every format and
+//! AEDAT 4 compression) plus every file under `shared/fixtures/events` of a
+//! matching format. A failing input is written to `fuzz-smoke-failure-<target>.bin`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::AssertUnwindSafe;
@@ -19,11 +19,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dvs_ingest::decode::{
-    aedat4::Compression,
-    fuzzing::{check_hdf5, check_stream, mutate, SplitMix64},
-    synth, Format,
-};
+use dvs_decode::Format;
+use dvs_decode_fuzz::{check_hdf5, check_stream, mutate};
+use dvs_fixtures::aedat4::{PacketCompression, Trigger};
+use dvs_fixtures::rng::SplitMix64;
+use dvs_fixtures::{aedat2, aedat31, aedat4, noise};
 
 /// Largest single allocation request since the last reset.
 static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
@@ -114,21 +114,30 @@ type Target = (&'static str, Option<Format>, Vec<Vec<u8>>);
 
 /// Seed inputs per target: synthetic files plus matching fixture files.
 fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
-    let events = synth::random_events(3000, 7, 1_589_163_840_000_000);
-    let mut aedat2 = vec![synth::aedat2_bytes(&events, 500)];
-    let mut aedat31 = vec![synth::aedat31_bytes(&events, 256)];
+    let events = noise::uniform_events(3000, 7, 1_589_163_840_000_000);
+    let short_times = noise::uniform_events(3000, 7, 1_000);
+    let externals: Vec<aedat2::ExternalRecord> = (500..short_times.len())
+        .step_by(500)
+        .map(|i| aedat2::ExternalRecord {
+            before_event: i,
+            address: aedat2::EXTERNAL_BIT,
+            timestamp: aedat2::timestamp(short_times[i].t),
+        })
+        .collect();
+    let mut aedat2 = vec![aedat2::encode("seed", &short_times, &externals)];
+    let mut aedat31 = vec![aedat31::encode_stream("seed", &events, 256)];
+    let triggers = [Trigger {
+        timestamp: events[0].t,
+        kind: 2,
+    }];
     let mut aedat4 = Vec::new();
-    for compression in [Compression::None, Compression::Lz4, Compression::Zstd] {
-        for blocks in [synth::Lz4Blocks::Independent, synth::Lz4Blocks::Linked] {
-            aedat4.push(synth::aedat4_bytes(
-                &events,
-                700,
-                compression,
-                blocks,
-                1,
-                true,
-            ));
-        }
+    for compression in [
+        PacketCompression::None,
+        PacketCompression::Lz4,
+        PacketCompression::Lz4Linked,
+        PacketCompression::Zstd,
+    ] {
+        aedat4.push(aedat4::encode_stream(compression, &events, 700, &triggers));
     }
     let mut hdf5 = Vec::new();
     for path in fixtures {
@@ -182,7 +191,7 @@ fn main() -> Result<()> {
         for i in 0..iterations {
             let mut input = vec![rng.next_u64() as u8];
             input.extend_from_slice(&corpus[rng.below(corpus.len())]);
-            mutate(&mut input, &mut rng);
+            mutate(&mut input, |n| rng.below(n));
             LARGEST_ALLOCATION.store(0, Ordering::Relaxed);
             let case_start = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match format {

@@ -6,10 +6,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use dvs_ingest::decode::{
-    self, aedat4::Compression, read_all, read_all_bytes, read_hdf5_samples, synth, DecodeOptions,
-    ErrorKind, Events, Format, Orientation, TimestampResetPolicy,
+use dvs_decode::{
+    self as decode, read_all, read_all_bytes, read_hdf5_samples, DecodeOptions, ErrorKind, Events,
+    Format, Orientation, TimestampResetPolicy,
 };
+use dvs_fixtures::aedat4::{PacketCompression, Trigger};
+use dvs_fixtures::{aedat2, aedat31, aedat4, noise, Event};
 use ndarray::{Array1, Ix1, OwnedRepr};
 use ndarray_npy::NpzReader;
 use serde_json::Value;
@@ -311,36 +313,56 @@ fn aedat_crate_events(path: &Path) -> Events {
     out
 }
 
+/// The decoder's columns for the fixtures' events.
+fn columns(events: &[Event]) -> Events {
+    let mut out = Events::with_capacity(events.len());
+    for e in events {
+        out.push(e.t, e.x, e.y, e.on as u8);
+    }
+    out
+}
+
 #[test]
 fn synthetic_aedat4_round_trips_and_matches_the_aedat_crate() {
     let dir = tempfile::tempdir().unwrap();
-    let events = synth::random_events(20_000, 7, 1_589_163_840_000_000);
-    for (compression, blocks) in [
-        (Compression::None, synth::Lz4Blocks::Independent),
-        (Compression::Lz4, synth::Lz4Blocks::Independent),
-        (Compression::Lz4, synth::Lz4Blocks::Linked),
-        (Compression::Zstd, synth::Lz4Blocks::Independent),
+    let events = noise::uniform_events(20_000, 7, 1_589_163_840_000_000);
+    let triggers = [Trigger {
+        timestamp: events[0].t,
+        kind: 2,
+    }];
+    for compression in [
+        PacketCompression::None,
+        PacketCompression::Lz4,
+        PacketCompression::Lz4Linked,
+        PacketCompression::Zstd,
     ] {
         // 6000 events = 96 KB per packet: more than one 64 KiB LZ4 block.
-        let bytes = synth::aedat4_bytes(&events, 6000, compression, blocks, 3, true);
-        let path = dir
-            .path()
-            .join(format!("{compression:?}-{blocks:?}.aedat4"));
+        let bytes = aedat4::encode_stream(compression, &events, 6000, &triggers);
+        let path = dir.path().join(format!("{compression:?}.aedat4"));
         std::fs::write(&path, &bytes).unwrap();
         let ours = read_all(&path, Format::Aedat4, &DecodeOptions::default()).unwrap();
-        assert_eq!(ours, events, "{compression:?} {blocks:?}");
+        assert_eq!(ours, columns(&events), "{compression:?}");
         assert_eq!(
             aedat_crate_events(&path),
-            events,
-            "aedat crate, {compression:?} {blocks:?}"
+            columns(&events),
+            "aedat crate, {compression:?}"
         );
     }
 }
 
 #[test]
 fn synthetic_aedat2_and_aedat31_round_trip() {
-    let events = synth::random_events(50_000, 3, 1_000);
-    let bytes = synth::aedat2_bytes(&events, 1000);
+    let events = noise::uniform_events(50_000, 3, 1_000);
+    // External (bit 15) records are dropped by the decoder.
+    let externals: Vec<aedat2::ExternalRecord> = (1000..events.len())
+        .step_by(1000)
+        .map(|i| aedat2::ExternalRecord {
+            before_event: i,
+            address: aedat2::EXTERNAL_BIT,
+            timestamp: aedat2::timestamp(events[i].t),
+        })
+        .collect();
+    let bytes = aedat2::encode("Thu Dec 22 14:42:53 CST 2016", &events, &externals);
     let got = read_all_bytes(
         Path::new("mem.aedat"),
         &bytes,
@@ -348,8 +370,8 @@ fn synthetic_aedat2_and_aedat31_round_trip() {
         &raw_options(),
     )
     .unwrap();
-    assert_eq!(got, events);
-    let bytes = synth::aedat31_bytes(&events, 4096);
+    assert_eq!(got, columns(&events));
+    let bytes = aedat31::encode_stream("2017-01-01 00:00:00", &events, 4096);
     let got = read_all_bytes(
         Path::new("mem.aedat"),
         &bytes,
@@ -357,15 +379,20 @@ fn synthetic_aedat2_and_aedat31_round_trip() {
         &DecodeOptions::default(),
     )
     .unwrap();
-    assert_eq!(got, events);
+    assert_eq!(got, columns(&events));
+}
+
+/// The Gesture release header these hand-built files start with.
+fn aedat31_header() -> Vec<u8> {
+    aedat31::header("2017-01-01 00:00:00")
 }
 
 /// Hand-built AEDAT 3.1 file from `(event_type, overflow, payload events)`.
 fn aedat31_file(packets: &[(i16, i32, Vec<[u8; 8]>)]) -> Vec<u8> {
-    let mut b = synth::AEDAT31_HEADER.to_vec();
+    let mut b = aedat31_header();
     for (ty, overflow, evs) in packets {
         let n = evs.len() as i32;
-        b.extend_from_slice(&synth::aedat31_packet_header(*ty, 8, *overflow, n, n));
+        b.extend_from_slice(&aedat31::packet_header_bytes(*ty, 8, *overflow, n, n));
         for e in evs {
             b.extend_from_slice(e);
         }
@@ -373,8 +400,16 @@ fn aedat31_file(packets: &[(i16, i32, Vec<[u8; 8]>)]) -> Vec<u8> {
     b
 }
 
+/// One 8-byte polarity event with the validity bit as given.
+fn polarity(x: u16, y: u16, p: u8, ts: i32, valid: bool) -> [u8; 8] {
+    let mut e = [0u8; 8];
+    e[..4].copy_from_slice(&aedat31::polarity_data(x, y, p == 1, valid).to_le_bytes());
+    e[4..].copy_from_slice(&ts.to_le_bytes());
+    e
+}
+
 fn pol(x: u16, y: u16, p: u8, ts: i32) -> [u8; 8] {
-    synth::aedat31_polarity_event(x, y, p, ts, true)
+    polarity(x, y, p, ts, true)
 }
 
 fn special(kind: u32, ts: i32) -> [u8; 8] {
@@ -406,7 +441,7 @@ fn aedat31_timestamp_overflow_is_shift_31() {
 
 #[test]
 fn aedat31_validity_bit_policy() {
-    let invalid = synth::aedat31_polarity_event(9, 9, 1, 20, false);
+    let invalid = polarity(9, 9, 1, 20, false);
     let file = aedat31_file(&[(1, 0, vec![pol(1, 1, 1, 10), invalid, pol(2, 2, 0, 30)])]);
     let name = Path::new("valid.aedat");
     let dropped = read_all_bytes(name, &file, Format::Aedat31, &DecodeOptions::default()).unwrap();
@@ -460,10 +495,7 @@ fn aedat31_timestamp_reset_policies() {
     let err = run(TimestampResetPolicy::Error).unwrap_err();
     assert_eq!(err.kind, ErrorKind::TimestampReset);
     // Offset of the reset event: header, packet 1 (28 + 16), packet 2 header, first special event.
-    assert_eq!(
-        err.offset as usize,
-        synth::AEDAT31_HEADER.len() + 44 + 28 + 8
-    );
+    assert_eq!(err.offset as usize, aedat31_header().len() + 44 + 28 + 8);
 
     // A reset before any event changes nothing.
     let early = aedat31_file(&[(0, 0, vec![special(1, 0)]), (1, 0, vec![pol(1, 1, 1, 5)])]);
@@ -473,11 +505,11 @@ fn aedat31_timestamp_reset_policies() {
 
 #[test]
 fn aedat31_skips_other_packet_types_by_capacity_times_size() {
-    let mut file = synth::AEDAT31_HEADER.to_vec();
+    let mut file = aedat31_header();
     // A type-3 (IMU6) packet: capacity 2 x 36 bytes, eventNumber 1.
-    file.extend_from_slice(&synth::aedat31_packet_header(3, 36, 0, 2, 1));
+    file.extend_from_slice(&aedat31::packet_header_bytes(3, 36, 0, 2, 1));
     file.extend_from_slice(&[0xAB; 72]);
-    file.extend_from_slice(&synth::aedat31_packet_header(1, 8, 0, 1, 1));
+    file.extend_from_slice(&aedat31::packet_header_bytes(1, 8, 0, 1, 1));
     file.extend_from_slice(&pol(4, 5, 1, 6));
     let ev = read_all_bytes(
         Path::new("imu.aedat"),
@@ -514,29 +546,63 @@ fn format_detection_and_hdf5_is_not_a_stream() {
     assert_eq!(err.kind, ErrorKind::Unsupported);
 }
 
-/// Regression for a libFuzzer finding (`scripts/fuzz-ingest.sh`): six bytes of the shared HDF5
-/// fixture changed so that the datatype of `/data/1/labels` declares 4 GiB-wide elements. Debian's
+/// Offsets of the bodies of every HDF5 (version 1 object header) datatype message that declares
+/// 1-byte unsigned integers and directly follows a scalar dataspace message: the datatype of a
+/// scalar `u8` dataset such as DECOLLE's `/data/<key>/labels`.
+fn scalar_u8_datatype_bodies(file: &[u8]) -> Vec<usize> {
+    // Message header: u16 type (3 = datatype), u16 body size (16), u8 flags, 3 reserved bytes;
+    // body: version 1 / class 0 (fixed point), 3 bit-field bytes, u32 element size 1, ...
+    const DATATYPE: [u8; 4] = [3, 0, 16, 0];
+    const U8: [u8; 8] = [0x10, 0, 0, 0, 1, 0, 0, 0];
+    (16..file.len().saturating_sub(16))
+        .filter(|&at| file[at..at + 4] == DATATYPE && file[at + 8..at + 16] == U8)
+        .filter(|&at| {
+            // The message before: dataspace (type 1) with an 8-byte body, version 1, rank 0.
+            let space = &file[at - 16..at];
+            space[..4] == [1, 0, 8, 0] && space[8] == 1 && space[9] == 0
+        })
+        .map(|at| at + 8)
+        .collect()
+}
+
+/// Regression for a libFuzzer finding (`scripts/fuzz-ingest.sh`): six bytes of a DECOLLE file
+/// changed so that the datatype of `/data/<key>/labels` declares 4 GiB-wide elements. Debian's
 /// libhdf5 1.10 opens it, and reading it made libhdf5 allocate more than 2 GiB for the
-/// conversion; now the stored type is checked first and the file is a located error.
+/// conversion; now the stored type is checked first and the file is a located error. The file is
+/// written here (one sample, with the dvs-fixtures HDF5 writer) and the datatype message found
+/// by its bytes, so the test does not depend on the shared fixture's layout.
 #[test]
 fn hdf5_forged_element_width_is_an_error_not_a_huge_allocation() {
-    let original = fixtures_dir().join("hdf5/dvs_gestures_synthetic.hdf5");
-    let mut bytes = std::fs::read(&original).expect("read the HDF5 fixture");
-    // The labels datatype message: version/class byte, then the 4-byte element size.
-    const AT: usize = 89_558;
-    assert_eq!(
-        bytes.get(AT..AT + 8),
-        Some([0u8, 0, 1, 0, 0, 0, 0, 0].as_slice()),
-        "the shared HDF5 fixture changed; re-locate the /data/1/labels datatype message"
-    );
-    bytes[AT..AT + 8].copy_from_slice(&[1, 0, 255, 255, 255, 255, 255, 255]);
     let dir = tempfile::tempdir().expect("temp dir");
+    let original = dir.path().join("one_sample.hdf5");
+    let mut writer = dvs_fixtures::hdf5_layout::Hdf5Writer::create(&original).unwrap();
+    writer
+        .add(&dvs_fixtures::hdf5_layout::Hdf5Sample {
+            subject: "user01".into(),
+            light: "fluorescent".into(),
+            train: true,
+            label: 3,
+            events: noise::uniform_events(100, 1, 5_000),
+        })
+        .unwrap();
+    writer.finish().unwrap();
+    assert_eq!(read_hdf5_samples(&original).unwrap().len(), 1);
+    let mut bytes = std::fs::read(&original).expect("read the HDF5 file");
+    let bodies = scalar_u8_datatype_bodies(&bytes);
+    assert_eq!(
+        bodies.len(),
+        1,
+        "expected exactly one scalar u8 datatype message (/data/0/labels)"
+    );
+    // Bit-field bytes 2..3, the 4-byte element size and the bit offset of that message.
+    let at = bodies[0] + 2;
+    bytes[at..at + 8].copy_from_slice(&[1, 0, 255, 255, 255, 255, 255, 255]);
     let path = dir.path().join("forged_width.hdf5");
     std::fs::write(&path, &bytes).expect("write the forged file");
     let err = read_hdf5_samples(&path).expect_err("a 4 GiB element width must be rejected");
     assert_eq!(err.file, path);
     assert!(
-        err.reason.contains("/data/1/labels") && err.reason.contains("integer"),
+        err.reason.contains("/data/0/labels") && err.reason.contains("integer"),
         "unexpected error: {err}"
     );
 }

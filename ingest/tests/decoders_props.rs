@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use dvs_ingest::decode::{read_all_bytes, DecodeOptions, Events, Format};
+use dvs_decode::{read_all_bytes, DecodeOptions, Events, Format};
 use proptest::prelude::*;
 
 struct Fixture {
@@ -59,11 +59,7 @@ fn is_prefix(part: &Events, full: &Events) -> bool {
         && part.p == full.p[..n]
 }
 
-fn check_error_names(
-    name: &Path,
-    result: &Result<Events, dvs_ingest::decode::DecodeError>,
-    len: usize,
-) {
+fn check_error_names(name: &Path, result: &Result<Events, dvs_decode::DecodeError>, len: usize) {
     if let Err(e) = result {
         assert_eq!(e.file, name);
         assert!(e.offset as usize <= len, "{e}");

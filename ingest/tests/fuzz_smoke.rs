@@ -1,41 +1,36 @@
-//! A short, seeded run of the fuzz-target bodies (`decode::fuzzing`) over
-//! mutated synthetic files of every stream format: no panic, every error
-//! located inside the input. The long run is `--example fuzz-smoke`; the
-//! coverage-guided one is `cargo +nightly fuzz` in `ingest/fuzz`.
+//! A short, seeded run of the fuzz-target bodies (`dvs_decode_fuzz`) over
+//! mutated synthetic files of every stream format (written with the
+//! dvs-fixtures encoders): no panic, every error located inside the input. The
+//! long run is `--example fuzz-smoke`; the coverage-guided one is
+//! `cargo +nightly fuzz` in `ingest/fuzz`.
 
-use dvs_ingest::decode::{
-    aedat4::Compression,
-    fuzzing::{check_stream, mutate, SplitMix64},
-    synth, Format,
-};
+use dvs_decode::Format;
+use dvs_decode_fuzz::{check_stream, mutate};
+use dvs_fixtures::aedat4::PacketCompression;
+use dvs_fixtures::rng::SplitMix64;
+use dvs_fixtures::{aedat2, aedat31, aedat4, noise};
 
 #[test]
 fn mutated_inputs_never_panic_in_any_stream_decoder() {
-    let events = synth::random_events(500, 3, 1_000_000);
+    let events = noise::uniform_events(500, 3, 1_000_000);
+    let externals: Vec<aedat2::ExternalRecord> = (50..events.len())
+        .step_by(50)
+        .map(|i| aedat2::ExternalRecord {
+            before_event: i,
+            address: aedat2::EXTERNAL_BIT,
+            timestamp: aedat2::timestamp(events[i].t),
+        })
+        .collect();
     let cases: Vec<(Format, Vec<u8>)> = vec![
-        (Format::Aedat2, synth::aedat2_bytes(&events, 50)),
-        (Format::Aedat31, synth::aedat31_bytes(&events, 64)),
+        (Format::Aedat2, aedat2::encode("seed", &events, &externals)),
+        (Format::Aedat31, aedat31::encode_stream("seed", &events, 64)),
         (
             Format::Aedat4,
-            synth::aedat4_bytes(
-                &events,
-                100,
-                Compression::Lz4,
-                synth::Lz4Blocks::Linked,
-                1,
-                true,
-            ),
+            aedat4::encode_stream(PacketCompression::Lz4Linked, &events, 100, &[]),
         ),
         (
             Format::Aedat4,
-            synth::aedat4_bytes(
-                &events,
-                100,
-                Compression::Zstd,
-                synth::Lz4Blocks::Independent,
-                1,
-                false,
-            ),
+            aedat4::encode_stream(PacketCompression::Zstd, &events, 100, &[]),
         ),
     ];
     let mut rng = SplitMix64::new(11);
@@ -47,7 +42,7 @@ fn mutated_inputs_never_panic_in_any_stream_decoder() {
         for _ in 0..1500 {
             let mut input = whole.clone();
             input[0] = rng.next_u64() as u8;
-            mutate(&mut input, &mut rng);
+            mutate(&mut input, |n| rng.below(n));
             check_stream(*format, &input);
         }
     }

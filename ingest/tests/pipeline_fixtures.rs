@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::*;
-use dvs_ingest::decode::{self, DecodeOptions, Format};
+use dvs_decode::{self as decode, DecodeOptions, Format};
 use dvs_ingest::labels::{cut_window, parse_labels_csv};
 use dvs_ingest::layout::{discover, CifarSplit, RecordingPlan};
 use dvs_ingest::DatasetKind;

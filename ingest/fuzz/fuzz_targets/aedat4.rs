@@ -1,11 +1,12 @@
 //! Fuzz target: the Aedat4 decoder on arbitrary bytes must return events or a
 //! located error, never panic, hang or over-allocate. Both orientations,
 //! validity and timestamp-reset policies are exercised (chosen by the first
-//! input byte). The body is `dvs_ingest::decode::fuzzing::check_stream`, which
-//! the stable smoke run (`--example fuzz-smoke`) also drives.
+//! input byte). The body is `dvs_decode_fuzz::check_stream`, which the stable
+//! smoke run (dvs-ingest's `--example fuzz-smoke`) also drives.
 #![no_main]
 
-use dvs_ingest::decode::{fuzzing::check_stream, Format};
+use dvs_decode::Format;
+use dvs_decode_fuzz::check_stream;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

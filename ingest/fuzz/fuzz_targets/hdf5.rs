@@ -1,13 +1,13 @@
 //! Fuzz target: the DECOLLE HDF5 reader on arbitrary bytes (written to a temp
 //! file, since libhdf5 opens paths). Crashes inside libhdf5 itself are
 //! possible and are outside this crate's control; our own code must not panic.
-//! The body is `dvs_ingest::decode::fuzzing::check_hdf5`.
+//! The body is `dvs_decode_fuzz::check_hdf5`.
 #![no_main]
 
-use dvs_ingest::decode::fuzzing::check_hdf5;
+use dvs_decode_fuzz::check_hdf5;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let path = std::env::temp_dir().join(format!("dvs-ingest-fuzz-{}.h5", std::process::id()));
+    let path = std::env::temp_dir().join(format!("dvs-decode-fuzz-{}.h5", std::process::id()));
     check_hdf5(&path, data);
 });

@@ -1,7 +1,8 @@
-//! The bodies of the `cargo fuzz` targets (`ingest/fuzz/fuzz_targets/*.rs`)
-//! and a seeded, dependency-free mutator, so that the same checks also run on
-//! stable Rust as a bounded smoke run (`cargo run --release -p dvs-ingest
-//! --example fuzz-smoke`) and in a small test. Not part of the decoding API.
+//! The bodies of the `cargo fuzz` targets (`fuzz_targets/*.rs`) and a seeded,
+//! dependency-free byte mutator, so that the same checks also run on stable
+//! Rust as a bounded smoke run (dvs-ingest's `tests/fuzz_smoke.rs` and
+//! `cargo run --release -p dvs-ingest --example fuzz-smoke`, which build their
+//! seed files with the dvs-fixtures encoders).
 //!
 //! Each `check_*` function must never panic on any input: it decodes the
 //! bytes and asserts the decoder contract (events of equal column lengths, or
@@ -10,7 +11,7 @@
 
 use std::path::Path;
 
-use super::{
+use dvs_decode::{
     read_all_bytes, read_hdf5_samples, DecodeOptions, Format, Orientation, TimestampResetPolicy,
 };
 
@@ -73,31 +74,6 @@ pub fn check_hdf5(path: &Path, data: &[u8]) -> bool {
     }
 }
 
-/// SplitMix64: a tiny seeded generator (same seed, same mutations).
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform-ish in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-}
-
 /// Values that tend to hit boundary checks in size / count / offset fields.
 const INTERESTING_I32: [i32; 12] = [
     0,
@@ -117,41 +93,44 @@ const INTERESTING_I32: [i32; 12] = [
 /// Applies 1..=8 random byte-level mutations to `input` (bit flips, byte and
 /// 32-bit-field overwrites with boundary values, truncation, deletion,
 /// duplication of a slice). libFuzzer-style, without coverage feedback.
-pub fn mutate(input: &mut Vec<u8>, rng: &mut SplitMix64) {
-    let ops = 1 + rng.below(8);
+/// `below(n)` draws a uniform-ish number in `0..n` from the caller's seeded
+/// generator (dvs-fixtures' SplitMix64 in the smoke run), so the same seed
+/// gives the same mutations and this crate needs no RNG of its own.
+pub fn mutate(input: &mut Vec<u8>, mut below: impl FnMut(usize) -> usize) {
+    let ops = 1 + below(8);
     for _ in 0..ops {
         let len = input.len();
-        match rng.below(7) {
+        match below(7) {
             0 if len > 0 => {
-                let i = rng.below(len);
-                input[i] ^= 1 << rng.below(8);
+                let i = below(len);
+                input[i] ^= 1 << below(8);
             }
             1 if len > 0 => {
-                let i = rng.below(len);
-                input[i] = [0u8, 0xFF, 0x7F, 0x80, b'#', b'\n'][rng.below(6)];
+                let i = below(len);
+                input[i] = [0u8, 0xFF, 0x7F, 0x80, b'#', b'\n'][below(6)];
             }
             2 if len >= 4 => {
-                let i = rng.below(len - 3);
-                let v = INTERESTING_I32[rng.below(INTERESTING_I32.len())];
+                let i = below(len - 3);
+                let v = INTERESTING_I32[below(INTERESTING_I32.len())];
                 input[i..i + 4].copy_from_slice(&v.to_le_bytes());
             }
-            3 if len > 0 => input.truncate(rng.below(len)),
+            3 if len > 0 => input.truncate(below(len)),
             4 if len > 0 => {
-                let start = rng.below(len);
-                let end = (start + 1 + rng.below(64)).min(len);
+                let start = below(len);
+                let end = (start + 1 + below(64)).min(len);
                 input.drain(start..end);
             }
             5 if len > 0 && len < (1 << 22) => {
-                let start = rng.below(len);
-                let end = (start + 1 + rng.below(256)).min(len);
-                let at = rng.below(len + 1);
+                let start = below(len);
+                let end = (start + 1 + below(256)).min(len);
+                let at = below(len + 1);
                 let copy: Vec<u8> = input[start..end].to_vec();
                 input.splice(at..at, copy);
             }
             _ => {
                 if len > 0 {
-                    let i = rng.below(len);
-                    input[i] = input[i].wrapping_add(1 + rng.below(3) as u8);
+                    let i = below(len);
+                    input[i] = input[i].wrapping_add(1 + below(3) as u8);
                 }
             }
         }

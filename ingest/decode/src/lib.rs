@@ -1,12 +1,15 @@
-//! Event-camera file decoders: the shared event container ([`Events`]), the
-//! one-trait reader interface ([`EventReader`]), format detection ([`Format`]),
-//! decoder options ([`DecodeOptions`]) and the error type ([`DecodeError`]).
+//! `dvs-decode`: event-camera file decoders. This file owns what every format
+//! shares: the event container ([`Events`]), the one-trait reader interface
+//! ([`EventReader`]), format detection ([`Format`]), decoder options
+//! ([`DecodeOptions`]) and the error type ([`DecodeError`]: file, byte offset,
+//! reason).
 //!
 //! One file per format lives next to this one:
 //! [`aedat2`] (jAER DVS128, CIFAR10-DVS), [`aedat31`] (DVS128 Gesture),
 //! [`aedat4`] (DV / tonic's CIFAR10-DVS re-pack) and [`hdf5_decolle`]
-//! (torchneuromorphic / DECOLLE pre-cut samples); [`synth`] holds minimal
-//! encoders for benchmarks and hand-built tests.
+//! (torchneuromorphic / DECOLLE pre-cut samples). Encoders for tests and
+//! benchmarks are the `dvs-fixtures` crate's; the fuzz-target bodies live in
+//! `ingest/fuzz`.
 //!
 //! Every decoder works on an in-memory byte buffer (the whole file is read
 //! once), so the same code decodes files and fuzzer inputs. Decoders never
@@ -17,10 +20,7 @@
 pub mod aedat2;
 pub mod aedat31;
 pub mod aedat4;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod hdf5_decolle;
-pub mod synth;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
