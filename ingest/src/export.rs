@@ -7,6 +7,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use dvs_frames::fsutil::Durability;
 use dvs_frames::{DatasetInfo, ShardReader};
 use ndarray::Array4;
 use ndarray_npy::NpzWriter;
@@ -56,20 +57,14 @@ pub fn write_frames_npz(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| werr(e.to_string()))?;
     }
-    let tmp = crate::fsutil::temp_path(path);
-    let result = (|| {
-        let file = std::fs::File::create(&tmp).map_err(|e| werr(e.to_string()))?;
+    dvs_frames::fsutil::atomic_write_with(path, Durability::Durable, |file| {
         let mut npz = NpzWriter::new_compressed(file);
         npz.add_array("frames", &array)
-            .map_err(|e| werr(e.to_string()))?;
-        let file = npz.finish().map_err(|e| werr(e.to_string()))?;
-        file.sync_all().map_err(|e| werr(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| werr(e.to_string()))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+            .map_err(std::io::Error::other)?;
+        npz.finish().map_err(std::io::Error::other)?;
+        Ok(())
+    })
+    .map_err(|e| werr(e.to_string()))
 }
 
 /// Exports every sample of the dataset in `dataset_dir` under `out`. Returns

@@ -208,7 +208,7 @@ pub fn render_sample_png(dir: &Path, index: usize, png: &Path) -> Result<String,
         image::ImageOutputFormat::Png,
     )
     .map_err(|e| InspectError::Other(format!("{}: {e}", png.display())))?;
-    crate::fsutil::write_atomic(png, &bytes)
+    dvs_frames::fsutil::atomic_write(png, &bytes)
         .map_err(|e| InspectError::Other(format!("{}: {e}", png.display())))?;
     Ok(id)
 }

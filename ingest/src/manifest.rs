@@ -65,7 +65,7 @@ pub fn write(dir: &Path, rows: &[ManifestRow]) -> std::io::Result<()> {
         .set_parallel(false)
         .finish(&mut df)
         .map_err(std::io::Error::other)?;
-    crate::fsutil::write_atomic(&dir.join("manifest.parquet"), &bytes)
+    dvs_frames::fsutil::atomic_write(&dir.join("manifest.parquet"), &bytes)
 }
 
 /// Reads `manifest.parquet` from `dir`.

@@ -11,12 +11,13 @@
 //! extra compression, and a resumed run appends the blob without re-encoding.
 //! (Older parts fail the magic check and are recomputed.)
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use dvs_frames::fsutil::Durability;
 use dvs_frames::{Dtype, EncodedRecord};
 
 use crate::sample::SampleMeta;
@@ -171,7 +172,7 @@ pub fn write_part(
     bytes.extend_from_slice(&blobs);
     let sum = xxh3_64(&bytes);
     bytes.extend_from_slice(&sum.to_le_bytes());
-    crate::fsutil::write_atomic_unsynced(path, &bytes)?;
+    dvs_frames::fsutil::atomic_write_with(path, Durability::Checksummed, |w| w.write_all(&bytes))?;
     Ok(header)
 }
 

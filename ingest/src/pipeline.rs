@@ -21,12 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use dvs_frames::{fsutil, settings};
 use dvs_frames::{DatasetInfo, Dtype, EncodedRecord, SampleRecord, ShardSetWriter, SplitInfo};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::config::{IngestConfig, IngestParams};
-use crate::fsutil;
 use crate::layout::{discover, Recording, Split};
 use crate::manifest::{self, ManifestRow};
 use crate::part::{self, PartHeader, PartSample, SourceFingerprint};
@@ -72,6 +72,9 @@ pub enum IngestError {
     /// Shard writing or dataset.json failed.
     #[error(transparent)]
     Frames(#[from] dvs_frames::FrameError),
+    /// The effective configuration could not be saved.
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
@@ -147,7 +150,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         );
         let marker = out.join(DatasetInfo::FILE_NAME);
         std::fs::remove_file(&marker).map_err(|e| io_err(&marker, e))?;
-        fsutil::sync_dir(out);
+        fsutil::sync_dir(out).map_err(|e| io_err(out, e))?;
     }
 
     // From here on the directory holds no complete dataset: clear what an
@@ -157,8 +160,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     clean_output(out, &work_root, &hash)?;
     std::fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
     fsutil::remove_stray_temps(&work);
-    fsutil::write_atomic(&out.join(CONFIG_FILE), config.to_toml().as_bytes())
-        .map_err(|e| io_err(&out.join(CONFIG_FILE), e))?;
+    settings::save_effective(&out.join(CONFIG_FILE), config)?;
 
     let discovered = discover(config.dataset, &config.input, config.split)
         .map_err(|e| io_err(&config.input, e))?;
@@ -245,7 +247,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     // (a kill before this line leaves an incomplete dataset that a rerun redoes).
     let _ = std::fs::remove_dir_all(&work);
     let _ = std::fs::remove_dir(&work_root);
-    fsutil::sync_dir(out);
+    fsutil::sync_dir(out).map_err(|e| io_err(out, e))?;
     info.write_atomic(out)?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),

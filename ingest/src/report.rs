@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::DecodeError;
+use dvs_decode::DecodeError;
 
 /// One recording that failed.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ impl ErrorsReport {
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let mut json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         json.push(b'\n');
-        crate::fsutil::write_atomic(&dir.join("errors.json"), &json)
+        dvs_frames::fsutil::atomic_write(&dir.join("errors.json"), &json)
     }
 
     /// Reads `errors.json` from `dir`.
