@@ -10,15 +10,14 @@
 //! fixture tests check that. The per-event rules below are also well defined
 //! (no panic, no index out of range) for unsorted input.
 
-use serde::{Deserialize, Serialize};
-
-/// How the events of a sample are divided into `T` frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// How the events of a sample are divided into `T` frames (spelled as
+/// [`SplitBy::as_str`] on the command line, in config files and in `dataset.json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum SplitBy {
     /// SpikingJelly `split_by='number'`: frame `j` takes event indices
     /// `[j*floor(N/T), (j+1)*floor(N/T))`; the last frame also takes the
     /// remainder up to `N`.
+    #[default]
     Number,
     /// SpikingJelly `split_by='time'`: `dT = floor((t_last - t_0) / T)`; frame
     /// `j` takes `t_0 + j*dT <= t < t_0 + (j+1)*dT`; the last frame takes every
@@ -56,6 +55,14 @@ impl std::str::FromStr for SplitBy {
         }
     }
 }
+
+impl std::fmt::Display for SplitBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+dvs_frames::settings::serde_via_str!(SplitBy);
 
 /// Frame geometry: `frames` (T) and the sensor height / width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

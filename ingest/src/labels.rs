@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::decode::Events;
+use dvs_decode::Events;
 
 /// Number of DVS128 Gesture classes.
 pub const GESTURE_CLASSES: usize = 11;

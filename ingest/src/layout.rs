@@ -13,21 +13,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::Format;
 use crate::labels::{parse_trials_list, GESTURE_CLASSES};
 use crate::report::RecordingFailure;
+use dvs_decode::Format;
 
-/// The supported dataset layouts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// The supported dataset layouts (spelled as [`DatasetKind::as_str`] on the
+/// command line, in config files and in `dataset.json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DatasetKind {
     /// DVS128 Gesture release (AEDAT 3.1 trials, labels CSVs, trials lists).
     Gesture,
     /// CIFAR10-DVS original release (`<class>/cifar10_<class>_<k>.aedat`, AEDAT 2.0).
-    #[serde(rename = "cifar10dvs")]
     Cifar10Dvs,
     /// tonic's CIFAR10-DVS re-pack (`<class>/cifar10_<class>_<k>.aedat4`, AEDAT 4.0).
-    #[serde(rename = "cifar10dvs-aedat4")]
     Cifar10DvsAedat4,
     /// DECOLLE / torchneuromorphic HDF5 file of pre-cut samples.
     Hdf5,
@@ -90,6 +88,14 @@ impl std::str::FromStr for DatasetKind {
     }
 }
 
+impl std::fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+dvs_frames::settings::serde_via_str!(DatasetKind);
+
 /// DVS128 Gesture class names, label order (CSV class 1..11).
 pub const GESTURE_CLASS_NAMES: [&str; GESTURE_CLASSES] = [
     "hand_clapping",
@@ -120,12 +126,12 @@ pub const CIFAR10_CLASS_NAMES: [&str; 10] = [
 ];
 
 /// Named CIFAR10-DVS train/test splits (the dataset has no official one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CifarSplit {
     /// SpikingJelly `split_to_train_test_set(0.9, ..., random_split=False)`:
     /// per class, the first `ceil(0.9 n)` files in file-name (lexicographic)
     /// order are train, the rest test.
+    #[default]
     Sj90,
     /// "TEBN split" (SpikingJelly `CIFAR10DVSTEBNSplit`): files with index
     /// 0..=99 of each class are test, the others train.
@@ -159,6 +165,14 @@ impl std::str::FromStr for CifarSplit {
         }
     }
 }
+
+impl std::fmt::Display for CifarSplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+dvs_frames::settings::serde_via_str!(CifarSplit);
 
 /// Train or test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

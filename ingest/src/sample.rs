@@ -7,12 +7,12 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::IngestParams;
-use crate::decode::{self, DecodeOptions, Events};
 use crate::integrate::{integrate, FrameGeometry};
 use crate::labels::{cut_window, parse_labels_csv};
 use crate::layout::{DatasetKind, Recording, RecordingPlan, Split};
 use crate::report::RecordingFailure;
 use crate::resize::area_resize;
+use dvs_decode::{DecodeOptions, Events};
 
 /// Everything the manifest records about a sample except where it is stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,7 +175,7 @@ pub fn process_recording(
                 .map_err(|e| fail(None, format!("{}: {e}", labels_csv.display())))?;
             let windows = parse_labels_csv(labels_csv, &String::from_utf8_lossy(&text))
                 .map_err(|e| fail(None, e.to_string()))?;
-            let events = decode::read_all(&recording.path, recording.format, options)
+            let events = dvs_decode::read_all(&recording.path, recording.format, options)
                 .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
             let sorted = events.t.windows(2).all(|w| w[0] <= w[1]);
             // A trial holds ~11 windows and a dataset few trials: integrate the
@@ -200,7 +200,7 @@ pub fn process_recording(
             events.len() as u64
         }
         RecordingPlan::WholeFile { label, split, name } => {
-            let events = decode::read_all(&recording.path, recording.format, options)
+            let events = dvs_decode::read_all(&recording.path, recording.format, options)
                 .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
             samples.push(make(
                 name.clone(),
@@ -212,7 +212,7 @@ pub fn process_recording(
             events.len() as u64
         }
         RecordingPlan::Hdf5File => {
-            let hdf5 = decode::read_hdf5_samples(&recording.path)
+            let hdf5 = dvs_decode::read_hdf5_samples(&recording.path)
                 .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
             let mut total = 0u64;
             for s in hdf5 {

@@ -27,8 +27,26 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// The sorted names of the files in `dir` that satisfy `keep`.
+fn file_names(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| keep(n))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The CIFAR10-DVS file index `k` of `cifar10_<class>_<k>.aedat[4]`.
+fn cifar_index(name: &str) -> Option<u64> {
+    name.rsplit_once('_')?.1.split('.').next()?.parse().ok()
+}
+
 /// A copy of a fixture folder plus, for each broken fixture file of a matching
-/// format, a copy placed as if it were a real recording of that layout.
+/// format, a copy placed as if it were a real recording of that layout (a
+/// Gesture trial listed for training with a copy of an existing labels CSV;
+/// a CIFAR10-DVS file of the first class folder, numbered after its files).
 fn layout_with_broken(tmp: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
     let f = fixtures();
     let m = manifest();
@@ -36,6 +54,19 @@ fn layout_with_broken(tmp: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
     let cifar = tmp.join("cifar-in");
     copy_tree(&f.join("DvsGesture"), &gesture);
     copy_tree(&f.join("CIFAR10-DVS"), &cifar);
+    let labels_csv = file_names(&gesture, |n| n.ends_with("_labels.csv"))
+        .into_iter()
+        .next()
+        .expect("a Gesture labels CSV in the fixtures");
+    let class = file_names(&cifar, |n| cifar.join(n).is_dir())
+        .into_iter()
+        .next()
+        .expect("a CIFAR10-DVS class folder in the fixtures");
+    let next_index = file_names(&cifar.join(&class), |n| n.ends_with(".aedat"))
+        .iter()
+        .filter_map(|n| cifar_index(n))
+        .max()
+        .map_or(0, |k| k + 1);
     let mut bad_gesture = Vec::new();
     let mut bad_cifar = Vec::new();
     for (i, b) in m["broken"]
@@ -50,7 +81,7 @@ fn layout_with_broken(tmp: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
                 let trial = format!("user99_broken{i}");
                 std::fs::copy(&path, gesture.join(format!("{trial}.aedat"))).unwrap();
                 std::fs::copy(
-                    gesture.join("user03_fluorescent_labels.csv"),
+                    gesture.join(&labels_csv),
                     gesture.join(format!("{trial}_labels.csv")),
                 )
                 .unwrap();
@@ -61,7 +92,7 @@ fn layout_with_broken(tmp: &Path) -> Vec<(String, PathBuf, Vec<String>)> {
                 bad_gesture.push(format!("{trial}.aedat"));
             }
             "AEDAT 2.0" => {
-                let name = format!("airplane/cifar10_airplane_{}.aedat", 900 + i);
+                let name = format!("{class}/cifar10_{class}_{}.aedat", next_index + i as u64);
                 std::fs::copy(&path, cifar.join(&name)).unwrap();
                 bad_cifar.push(name);
             }
@@ -304,7 +335,7 @@ fn config_file_is_used_flags_override_it_and_the_effective_config_is_saved() {
     std::fs::write(
         &cfg,
         format!(
-            "dataset = \"cifar10dvs\"\ninput = {:?}\noutput = {:?}\nframes = 6\nsplit-by = \"time\"\nsplit = \"tebn\"\n",
+            "dataset = \"cifar10dvs\"\ninput = {:?}\noutput = {:?}\nframes = 6\nsplit_by = \"time\"\nsplit = \"tebn\"\n",
             p(&input),
             p(&out)
         ),
@@ -316,8 +347,18 @@ fn config_file_is_used_flags_override_it_and_the_effective_config_is_saved() {
     assert_eq!(info.frames, 4, "flag overrides file");
     assert_eq!(info.params["split_by"], "time", "file value used");
     assert_eq!(info.params["split"], "tebn");
-    // TEBN: files 0..=99 are test, so every fixture file is in test.
-    assert!(info.splits.contains_key("test") && !info.splits.contains_key("train"));
+    // TEBN: files 0..=99 of each class are test, the others train.
+    let (mut test, mut train) = (0u64, 0u64);
+    for class in file_names(&input, |n| input.join(n).is_dir()) {
+        for name in file_names(&input.join(&class), |n| n.ends_with(".aedat")) {
+            match cifar_index(&name).expect("CIFAR10-DVS file index") {
+                0..=99 => test += 1,
+                _ => train += 1,
+            }
+        }
+    }
+    let samples = |split: &str| info.splits.get(split).map_or(0, |s| s.samples);
+    assert_eq!((samples("test"), samples("train")), (test, train));
     let saved = std::fs::read_to_string(out.join("ingest-config.toml")).unwrap();
     let parsed: dvs_ingest::IngestConfig = toml::from_str(&saved).unwrap();
     assert_eq!(parsed.frames, 4);
@@ -330,12 +371,27 @@ fn config_file_is_used_flags_override_it_and_the_effective_config_is_saved() {
         "--no-progress",
     ]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("up to date"));
-    // Unknown keys are an error.
-    std::fs::write(&cfg, "frame = 3\n").unwrap();
-    assert_eq!(
-        run_cli(&["run", "--config", p(&cfg)]).status.code(),
-        Some(1)
-    );
+    // Unknown keys, the old kebab-case spelling and bad values are errors naming the key.
+    for (text, key) in [
+        ("frame = 3\n", "`frame`"),
+        ("split-by = \"time\"\n", "`split-by`"),
+        ("split_by = \"sideways\"\n", "`split_by`"),
+    ] {
+        std::fs::write(&cfg, text).unwrap();
+        let o = run_cli(&["run", "--config", p(&cfg)]);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.starts_with("dvs-ingest: error: ") && stderr.contains(key),
+            "{text}: {stderr}"
+        );
+    }
+    // A missing required setting is an error; a flag that does not parse is a usage error.
+    let o = run_cli(&["run", "--no-progress"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`dataset`"));
+    let o = run_cli(&["run", "--split-by", "sideways"]);
+    assert_eq!(o.status.code(), Some(64));
 }
 
 #[test]
@@ -385,9 +441,20 @@ fn export_writes_spikingjelly_npz_and_inspect_renders_a_png() {
         p(&png),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // One sample per labels-CSV row of the fixture trials, in its trial's split.
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("split train: 4 samples"), "{text}");
-    assert!(text.contains("split test: 4 samples"), "{text}");
+    let mut per_split = std::collections::BTreeMap::<&str, usize>::new();
+    for s in m["samples"].as_array().unwrap() {
+        let expected = s["expected"].as_str().unwrap();
+        if let Some(rel) = expected.strip_prefix("expected/DvsGesture/samples/") {
+            *per_split.entry(rel.split('/').next().unwrap()).or_default() += 1;
+        }
+    }
+    assert!(!per_split.is_empty());
+    for (split, n) in &per_split {
+        let line = format!("split {split}: {n} samples");
+        assert!(text.contains(&line), "{line} missing from {text}");
+    }
     let img = image::open(&png).unwrap().to_rgb8();
     assert_eq!(img.height(), 128);
     assert!(img.pixels().any(|px| px.0[1] > 0), "no ON pixel drawn");

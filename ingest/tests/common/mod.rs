@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use dvs_ingest::config::{IngestConfig, RunConfigFile};
+use dvs_ingest::config::IngestConfig;
 use dvs_ingest::{DatasetKind, SplitBy};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::NpzReader;
@@ -68,11 +68,23 @@ pub fn fixture_inputs() -> Vec<(DatasetKind, PathBuf)> {
         (DatasetKind::Gesture, f.join("DvsGesture")),
         (DatasetKind::Cifar10Dvs, f.join("CIFAR10-DVS")),
         (DatasetKind::Cifar10DvsAedat4, f.join("CIFAR10DVS-aedat4")),
-        (
-            DatasetKind::Hdf5,
-            f.join("hdf5/dvs_gestures_synthetic.hdf5"),
-        ),
+        (DatasetKind::Hdf5, hdf5_fixture()),
     ]
+}
+
+/// The DECOLLE HDF5 file of the fixtures (the first `*.hdf5` / `*.h5` in `hdf5/`).
+pub fn hdf5_fixture() -> PathBuf {
+    let dir = fixtures().join("hdf5");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("hdf5" | "h5")))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no HDF5 file in {}", dir.display()))
 }
 
 /// A resolved config for `kind` reading `input` and writing `output`.
@@ -83,16 +95,14 @@ pub fn config(
     frames: usize,
     split_by: SplitBy,
 ) -> IngestConfig {
-    IngestConfig::resolve(RunConfigFile {
-        dataset: Some(kind),
-        input: Some(input.to_path_buf()),
-        output: Some(output.to_path_buf()),
-        frames: Some(frames),
-        split_by: Some(split_by),
-        jobs: Some(2),
-        ..Default::default()
-    })
-    .expect("valid config")
+    let config = IngestConfig {
+        frames,
+        split_by,
+        jobs: 2,
+        ..IngestConfig::new(kind, input, output)
+    };
+    config.validate().expect("valid config");
+    config
 }
 
 /// The three expected tensors: (npz key, frames, rule).
