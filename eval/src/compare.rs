@@ -6,10 +6,10 @@
 
 use std::path::Path;
 
-use asgl_train::config::CheckpointConfig;
+use asgl_train::checkpoint::CheckpointConfig;
 use asgl_train::export::ModelMetadata;
-use asgl_train::model::Network;
-use asgl_train::spike::ForwardCtx;
+use asgl_train::network::model::Network;
+use asgl_train::neuron::spike::ForwardCtx;
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::EvalError;

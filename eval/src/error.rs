@@ -1,6 +1,9 @@
-//! Error type of the `asgl_eval` library.
+//! Error type of the `asgl_eval` library. A variant that wraps another error exposes it as its
+//! `source()` and does not repeat its text, so the binary's cause chain names each fact once.
 
-/// Everything that can go wrong while evaluating a model.
+use std::path::PathBuf;
+
+/// Everything that can go wrong while evaluating or benchmarking a model.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// The ONNX Runtime library could not be found or loaded (the message says how to provide it).
@@ -15,16 +18,26 @@ pub enum EvalError {
     /// The dataset was prepared differently from the data the model was trained on.
     #[error("dataset does not match the model:\n{0}\n(pass --allow-mismatch to evaluate anyway)")]
     Mismatch(String),
-    /// Reading the prepared dataset failed.
-    #[error("dataset: {0}")]
+    /// Reading the prepared dataset failed (the source names the file, record and offset).
+    #[error("reading the prepared dataset")]
     Frames(#[from] dvs_frames::FrameError),
-    /// Writing a report file failed.
-    #[error("{path}: {reason}")]
-    Output {
-        path: std::path::PathBuf,
-        reason: String,
+    /// A report file could not be written.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
+    /// A report file could not be produced (serialisation, drawing).
+    #[error("{}: {reason}", path.display())]
+    Output { path: PathBuf, reason: String },
     /// The candle comparison failed.
     #[error("candle comparison: {0}")]
     Compare(String),
+    /// Building or exporting the benchmark network failed.
+    #[error("building the benchmark network")]
+    Network(#[from] asgl_train::TrainError),
+    /// Exporting the benchmark network failed.
+    #[error("exporting the benchmark network")]
+    Export(#[from] asgl_train::export::ExportError),
 }

@@ -1,58 +1,24 @@
 //! Confusion-matrix heatmap (PNG) with plotters: cells coloured by row-normalised frequency
 //! (recall of the true class), each cell labelled with its count, rows labelled with class names.
+//! The picture is drawn into memory and encoded here, so the report writes it with the one atomic
+//! write like every other file.
 //!
-//! plotters' pure-Rust text backend (ab_glyph) needs a TrueType font at run time; it is taken from
-//! `$ASGL_FONT` or the usual DejaVu/Liberation locations. Without one the heatmap is still drawn,
-//! without text, and a warning says how to get labels.
+//! Text uses the training crate's font discovery ([`asgl_train::plot::font_available`]:
+//! `$ASGL_FONT` or the usual DejaVu/Liberation locations). Without a font the heatmap is still
+//! drawn, without text, and a warning says how to get labels.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
+use asgl_train::plot::{font_available, FONT_FAMILY};
+use image::ImageEncoder as _;
 use plotters::prelude::*;
-use plotters::style::FontStyle;
 
 use crate::metrics::Confusion;
 
-const FONT_FAMILY: &str = "asgl-eval-sans";
-
-const FONT_CANDIDATES: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-];
-
-/// Registers a font once; returns whether text can be drawn.
-fn font_available() -> bool {
-    static READY: OnceLock<bool> = OnceLock::new();
-    *READY.get_or_init(|| {
-        let mut paths: Vec<PathBuf> = std::env::var_os("ASGL_FONT").map(PathBuf::from).into_iter().collect();
-        paths.extend(FONT_CANDIDATES.iter().map(PathBuf::from));
-        for path in paths {
-            if let Ok(bytes) = std::fs::read(&path) {
-                // plotters keeps fonts for the life of the process; leaking one font file is intended.
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
-        }
-        tracing::warn!("no TrueType font found: the confusion heatmap is drawn without labels (set ASGL_FONT=/path/to/font.ttf)");
-        false
-    })
-}
-
-/// Draws the heatmap to `path` (PNG).
+/// Draws the heatmap and returns it encoded as PNG.
 pub fn confusion_png(
     confusion: &Confusion,
     names: &[String],
     title: &str,
-    path: &Path,
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let k = confusion.classes().max(1);
     let cell: i32 = if k <= 12 {
         56
@@ -78,8 +44,9 @@ pub fn confusion_png(
     let width = (left + grid + 16).max(360) as u32;
     let height = (top + grid + bottom) as u32;
 
-    let root = BitMapBackend::new(path, (width, height)).into_drawing_area();
-    let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+    let err = |e: &dyn std::fmt::Display| format!("drawing the heatmap: {e}");
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let font = |size: i32| (FONT_FAMILY, size).into_font();
 
@@ -153,7 +120,12 @@ pub fn confusion_png(
         }
     }
     root.present().map_err(|e| err(&e))?;
-    Ok(())
+    drop(root);
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, width, height, image::ColorType::Rgb8)
+        .map_err(|e| format!("encoding the heatmap as PNG: {e}"))?;
+    Ok(png)
 }
 
 #[cfg(test)]
@@ -170,11 +142,10 @@ mod tests {
         for (t, p) in [(0, 0), (0, 0), (0, 1), (1, 1), (2, 2), (2, 0)] {
             m.add(t, p).unwrap();
         }
-        let dir = tempfile::tempdir().unwrap();
-        let path = std::env::var_os("ASGL_EVAL_KEEP_PNG")
-            .map_or_else(|| dir.path().join("c.png"), PathBuf::from);
-        confusion_png(&m, &names, "test: top-1 66.67%", &path).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = confusion_png(&m, &names, "test: top-1 66.67%").unwrap();
+        if let Some(path) = std::env::var_os("ASGL_EVAL_KEEP_PNG") {
+            std::fs::write(path, &bytes).unwrap();
+        }
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         // IHDR height: top margin + 3 cells of 56 px + bottom margin (with or without a font).
         let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());

@@ -1,8 +1,8 @@
 //! The evaluation report: JSON (`report.json`), confusion CSV and PNG, per-sample predictions
-//! CSV, and a readable table on stdout. Every file is written atomically.
+//! CSV, and a readable table for stdout. Every file is written with `dvs_frames::fsutil`'s atomic
+//! write (durable: fsync, rename, directory fsync).
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -66,20 +66,12 @@ pub struct EvalReport {
     pub skipped_records: usize,
 }
 
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
-    let fail = |e: std::io::Error| EvalError::Output {
+/// Writes `bytes` to `path` with the workspace's one atomic write.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), EvalError> {
+    dvs_frames::fsutil::atomic_write(path, bytes).map_err(|source| EvalError::Write {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
-    f.write_all(bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(fail)
+        source,
+    })
 }
 
 /// Files written by [`write_outputs`].
@@ -98,9 +90,9 @@ pub fn write_outputs(
     confusion: &Confusion,
     predictions: &[(String, u32, usize)],
 ) -> Result<OutputFiles, EvalError> {
-    std::fs::create_dir_all(dir).map_err(|e| EvalError::Output {
+    std::fs::create_dir_all(dir).map_err(|source| EvalError::Write {
         path: dir.to_path_buf(),
-        reason: e.to_string(),
+        source,
     })?;
     let files = OutputFiles {
         report: dir.join("report.json"),
@@ -112,8 +104,8 @@ pub fn write_outputs(
         path: files.report.clone(),
         reason: e.to_string(),
     })?;
-    write_atomic(&files.report, &json)?;
-    write_atomic(
+    write_file(&files.report, &json)?;
+    write_file(
         &files.confusion_csv,
         confusion.to_csv(&report.classes).as_bytes(),
     )?;
@@ -126,25 +118,20 @@ pub fn write_outputs(
         };
         let _ = writeln!(csv, "{key},{label},{predicted}");
     }
-    write_atomic(&files.predictions_csv, csv.as_bytes())?;
-    // The PNG encoder writes the path itself: draw to a temp name, then rename.
-    let tmp_png = dir.join("confusion.png.tmp.png");
+    write_file(&files.predictions_csv, csv.as_bytes())?;
     let title = format!(
         "{} [{}]: top-1 {:.2}%",
         report.model.display(),
         report.split,
         100.0 * report.accuracy
     );
-    crate::plot::confusion_png(confusion, &report.classes, &title, &tmp_png).map_err(|reason| {
+    let png = crate::plot::confusion_png(confusion, &report.classes, &title).map_err(|reason| {
         EvalError::Output {
             path: files.confusion_png.clone(),
             reason,
         }
     })?;
-    std::fs::rename(&tmp_png, &files.confusion_png).map_err(|e| EvalError::Output {
-        path: files.confusion_png.clone(),
-        reason: e.to_string(),
-    })?;
+    write_file(&files.confusion_png, &png)?;
     Ok(files)
 }
 

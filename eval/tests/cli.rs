@@ -1,6 +1,7 @@
 //! End-to-end `asgl-eval` runs on a synthetic prepared dataset: the report files exist and agree
-//! with an independent ort run over the same shards, the candle comparison is reported, and a
-//! dataset prepared differently is refused (unless --allow-mismatch).
+//! with an independent ort run over the same shards, the candle comparison is reported, a dataset
+//! prepared differently is refused (unless --allow-mismatch), a corrupt shard is reported once,
+//! and both commands take `--config` (the saved effective settings reproduce a run).
 
 mod common;
 
@@ -10,9 +11,9 @@ use std::process::Command;
 use asgl_eval::metrics::argmax;
 use asgl_eval::{OnnxModel, SessionOptions};
 use asgl_train::export::export_to_file;
-use asgl_train::spec::LayerSpec;
+use asgl_train::network::spec::LayerSpec;
 use common::*;
-use dvs_frames::{Loader, LoaderConfig};
+use dvs_frames::{FrameError, Loader, LoaderConfig, ShardIndex};
 
 fn asgl_eval() -> Command {
     Command::new(env!("CARGO_BIN_EXE_asgl-eval"))
@@ -233,6 +234,136 @@ fn missing_onnx_runtime_names_the_fix() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("ORT_DYLIB_PATH") && stderr.contains("provision-ort.sh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn corrupt_shard_is_reported_once_with_file_record_and_offset() {
+    let f = fixture();
+    let data = f.root.join("data");
+    let info = dvs_frames::DatasetInfo::read(&data).unwrap();
+    let shard = data.join(&info.splits["test"].shards[0]);
+    // Flip a byte inside the first record's stored bytes (located through the shard's own index).
+    let entry = ShardIndex::read(&shard).unwrap().entry(0).unwrap().clone();
+    let mut bytes = std::fs::read(&shard).unwrap();
+    bytes[(entry.offset + entry.stored_len / 2) as usize] ^= 0x40;
+    std::fs::write(&shard, bytes).unwrap();
+
+    let out = asgl_eval()
+        .arg("--model")
+        .arg(f.root.join("model.onnx"))
+        .arg("--data")
+        .arg(&data)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(f.root.join("corrupt"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("asgl-eval: error: "))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    eprintln!("{line}");
+    let message = FrameError::CorruptRecord {
+        path: shard.clone(),
+        index: 0,
+        key: entry.key.clone(),
+        offset: entry.offset,
+        reason: String::new(),
+    }
+    .to_string();
+    // The message up to the reason: file, record, key and offset.
+    let head = message.trim_end_matches(": ");
+    assert_eq!(line.matches(head).count(), 1, "{line}");
+    assert_eq!(line.matches("corrupt record").count(), 1, "{line}");
+    assert_eq!(
+        line.matches(&*shard.display().to_string()).count(),
+        1,
+        "{line}"
+    );
+    assert!(!f.root.join("corrupt/report.json").exists());
+}
+
+#[test]
+fn saved_effective_config_reproduces_the_run() {
+    let f = fixture();
+    let first = f.root.join("first");
+    run_ok(
+        asgl_eval()
+            .arg("--model")
+            .arg(f.root.join("model.onnx"))
+            .arg("--data")
+            .arg(f.root.join("data"))
+            .args(["--batch-size", "5", "--max-samples", "12", "--quiet"])
+            .arg("--out")
+            .arg(&first),
+    );
+    let saved = first.join("eval-config.toml");
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains("batch_size = 5"), "{text}");
+    let second = f.root.join("second");
+    run_ok(
+        asgl_eval()
+            .arg("--config")
+            .arg(&saved)
+            .arg("--out")
+            .arg(&second),
+    );
+    let (a, b) = (
+        read_json(&first.join("report.json")),
+        read_json(&second.join("report.json")),
+    );
+    assert_eq!(b["samples"], 12);
+    assert_eq!(b["throughput"]["batch_size"], 5);
+    assert_eq!(a["confusion"], b["confusion"]);
+    assert_eq!(
+        std::fs::read(first.join("predictions.csv")).unwrap(),
+        std::fs::read(second.join("predictions.csv")).unwrap()
+    );
+}
+
+#[test]
+fn bench_takes_a_config_file_and_writes_json() {
+    let f = fixture();
+    let cfg = f.root.join("bench.toml");
+    let json = f.root.join("bench/rust.json");
+    std::fs::create_dir_all(json.parent().unwrap()).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "model = {:?}\ncheckpoint = {:?}\nbatch_size = 2\niters = 1\nthreads = 1\njson = {:?}\n",
+            f.root.join("model.onnx"),
+            f.root.join("ckpt"),
+            json
+        ),
+    )
+    .unwrap();
+    let stdout = run_ok(asgl_eval().arg("bench").arg("--config").arg(&cfg));
+    assert!(stdout.contains("samples/s"), "{stdout}");
+    let report = read_json(&json);
+    for engine in ["ort", "candle"] {
+        assert!(
+            report[engine]["samples_per_sec"].as_f64().unwrap() > 0.0,
+            "{report}"
+        );
+    }
+    let saved = std::fs::read_to_string(f.root.join("bench/bench-config.toml")).unwrap();
+    assert!(saved.contains("batch_size = 2"), "{saved}");
+
+    std::fs::write(&cfg, "iterations = 3\n").unwrap();
+    let out = asgl_eval()
+        .arg("bench")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("iterations") && stderr.contains("bench.toml"),
         "{stderr}"
     );
 }
