@@ -11,8 +11,8 @@ use asgl_eval::compare::CandleReference;
 use asgl_eval::metrics::argmax;
 use asgl_eval::{OnnxModel, SessionOptions};
 use asgl_train::export::{export_to_file, read_safetensors};
-use asgl_train::model::Network;
-use asgl_train::spec::{LayerSpec, NetSpec};
+use asgl_train::network::model::Network;
+use asgl_train::network::spec::{LayerSpec, NetSpec};
 use candle_core::{DType, Device};
 use common::*;
 
@@ -29,20 +29,14 @@ fn load(path: &std::path::Path) -> OnnxModel {
 
 #[test]
 fn golden_eval_cases_match_onnx_runtime_and_candle() {
-    let cases = golden_cases("eval");
-    assert!(
-        !cases.is_empty(),
-        "no eval-mode golden case found in {}",
-        golden_dir().display()
-    );
     let tmp = tempfile::tempdir().unwrap();
-    for (name, json, tensors) in cases {
-        let spec: NetSpec = serde_json::from_value(json.clone()).unwrap();
-        let (t, b) = (spec.time_steps, json["batch"].as_u64().unwrap() as usize);
+    for (case, spec, tensors) in golden_eval_cases() {
+        let name = case.name();
+        let (t, b) = (spec.time_steps, case.spec.batch);
         let [c, h, w] = spec.input_shape;
         let k = spec.num_classes;
-        let atol = json["tolerance"]["atol"].as_f64().unwrap() as f32;
-        let rtol = json["tolerance"]["rtol"].as_f64().unwrap() as f32;
+        let atol = case.spec.tolerance.atol as f32;
+        let rtol = case.spec.tolerance.rtol as f32;
 
         let path = tmp.path().join(format!("{name}.onnx"));
         export_to_file(&spec, &tensors, &test_metadata(&spec), &path).unwrap();
@@ -74,9 +68,7 @@ fn golden_eval_cases_match_onnx_runtime_and_candle() {
 
         // The candle network on the same tensors agrees with both.
         let network = Network::new(spec.clone(), DType::F32, &Device::Cpu, 0).unwrap();
-        network
-            .load(&golden_dir().join(format!("{name}.safetensors")))
-            .unwrap();
+        network.load(&case.tensors_path).unwrap();
         let candle = CandleReference::from_network(network)
             .forward(&frames, [b, t, c, h, w])
             .unwrap();

@@ -1,47 +1,45 @@
-//! Helpers shared by the eval integration tests: golden cases, small random networks turned into
-//! checkpoints, synthetic prepared datasets, and layout conversions.
+//! Helpers of the eval integration tests: the golden eval cases as networks, small random networks
+//! turned into checkpoints, prepared datasets that match a model, and layout conversions. Datasets
+//! and golden cases come from the shared test support, `dvs_fixtures::testing`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use asgl_train::export::{read_safetensors, ModelMetadata, ParamMap};
-use asgl_train::model::Network;
-use asgl_train::spec::{LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
+use asgl_train::export::{read_safetensors, ModelMetadata, ParamMap, ParamTensor};
+use asgl_train::network::model::Network;
+use asgl_train::network::spec::{LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
 use candle_core::{DType, Device, Tensor};
+use dvs_fixtures::testing::golden::{GoldenCase, GoldenSet, Mode};
+use dvs_fixtures::testing::prepared::{self, PreparedSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub fn golden_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/golden/asgl"
-    ));
-    assert!(dir.is_dir(), "golden folder {} is missing", dir.display());
-    dir
-}
-
-/// Every golden case (spec JSON + tensors) whose `mode` is `mode`.
-pub fn golden_cases(mode: &str) -> Vec<(String, serde_json::Value, ParamMap)> {
-    let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(golden_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
+/// Every eval-mode golden case of the shared folder, with its network spec and parameter tensors
+/// in the exporter's form.
+pub fn golden_eval_cases() -> Vec<(GoldenCase, NetSpec, ParamMap)> {
+    let set = GoldenSet::load_default();
+    let cases: Vec<_> = set
+        .cases_in(Mode::Eval)
+        .map(|case| {
+            let spec: NetSpec = serde_json::from_value(case.raw.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", case.path.display()));
+            let params: ParamMap = case
+                .tensors
+                .iter()
+                .map(|(name, t)| {
+                    let tensor = ParamTensor::new(t.shape.clone(), t.data.clone()).unwrap();
+                    (name.clone(), tensor)
+                })
+                .collect();
+            (case.clone(), spec, params)
+        })
         .collect();
-    entries.sort();
-    for path in entries {
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        if json.get("layers").is_none() || json["mode"] != mode {
-            continue;
-        }
-        let tensors = read_safetensors(&path.with_extension("safetensors")).unwrap();
-        out.push((json["name"].as_str().unwrap().to_string(), json, tensors));
-    }
-    out
+    assert!(
+        !cases.is_empty(),
+        "no eval-mode golden case in {}",
+        set.dir.display()
+    );
+    cases
 }
 
 /// Metadata for a test network with `k` classes.
@@ -201,7 +199,8 @@ pub fn assert_close(got: &[f32], want: &[f32], atol: f32, rtol: f32, what: &str)
     );
 }
 
-/// Writes a prepared dataset (dataset.json + one split of shards) with random sparse count frames.
+/// Writes a prepared dataset matching `meta` (dataset.json + one split of `samples` random sparse
+/// count samples, seeded) and returns the labels in sample order.
 pub fn write_dataset(
     dir: &Path,
     meta: &ModelMetadata,
@@ -209,58 +208,14 @@ pub fn write_dataset(
     samples: usize,
     seed: u64,
 ) -> Vec<u32> {
-    use dvs_frames::{DatasetInfo, FrameData, SampleRecord, ShardSetWriter, SplitInfo};
-    let [t, c, h, w] = [meta.time_steps, meta.channels, meta.height, meta.width];
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let split_dir = dir.join(split);
-    let mut writer = ShardSetWriter::create(&split_dir, "shard", 64 * 1024, 3).unwrap();
-    let mut labels = Vec::new();
-    for i in 0..samples {
-        let label = rng.random_range(0..meta.classes.len() as u32);
-        let counts: Vec<u32> = (0..t * c * h * w)
-            .map(|_| {
-                if rng.random::<f64>() < 0.15 {
-                    rng.random_range(1..4)
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let key = format!("sample-{i:04}");
-        writer
-            .append(&SampleRecord {
-                key: &key,
-                label,
-                shape: [t, c, h, w],
-                frames: FrameData::Counts(&counts),
-            })
-            .unwrap();
-        labels.push(label);
-    }
-    let shards = writer.finish().unwrap();
-    let mut splits = BTreeMap::new();
-    splits.insert(
-        split.to_string(),
-        SplitInfo {
-            shards: shards
-                .iter()
-                .map(|s| format!("{split}/{}", s.file))
-                .collect(),
-            samples: samples as u64,
-        },
-    );
-    let info = DatasetInfo {
-        format_version: DatasetInfo::FORMAT_VERSION,
-        kind: "synthetic-test".into(),
-        classes: meta.classes.clone(),
-        frames: t,
-        height: h,
-        width: w,
-        dtype: shards.iter().map(|s| s.dtype).max().unwrap(),
-        params: meta.integration_params.clone(),
-        params_hash: meta.params_hash.clone(),
-        splits,
-    };
-    info.write_atomic(dir).unwrap();
-    labels
+    let shape = [meta.time_steps, meta.channels, meta.height, meta.width];
+    let spec = PreparedSpec::new(shape, meta.classes.len())
+        .class_names(meta.classes.clone())
+        .split(split, samples)
+        .shard_bytes(64 * 1024)
+        .kind("synthetic-test")
+        .params(meta.integration_params.clone())
+        .params_hash(&meta.params_hash);
+    let mut written = prepared::sparse_random(dir, &spec, seed).unwrap();
+    written.labels.remove(split).unwrap()
 }
