@@ -1,7 +1,8 @@
-//! `asgl-train bench`: time one VGGSNN2 training step (forward, TET loss, backward, SGD + Adam)
-//! on random input, batch 16, T = 10, 2×48×48, and report the per-phase time (fused CPU LIF op
-//! by default, or the unfused per-step loop). On the CPU the convolutions always run as the
-//! im2col custom op of [`crate::conv`] and BatchNorm as the fused op of [`crate::fused_bn`].
+//! The benchmark harness behind `asgl-train bench`: time one VGGSNN2 training step (forward, TET
+//! loss, backward, SGD + Adam) on random input, batch 16, T = 10, 2×48×48 by default, and report
+//! the per-phase time (fused CPU LIF op by default, or the unfused per-step loop). On the CPU the
+//! convolutions always run as the im2col custom op of [`crate::layers::conv`] and BatchNorm as the
+//! fused op of [`crate::layers::fused_bn`].
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
@@ -10,10 +11,10 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::config::TrainConfig;
 use crate::error::Result;
-use crate::loss::TetLoss;
-use crate::model::Network;
-use crate::spike::ForwardCtx;
-use crate::trainer::optimisers;
+use crate::fit::loss::TetLoss;
+use crate::fit::optim::optimisers;
+use crate::network::model::Network;
+use crate::neuron::spike::ForwardCtx;
 
 /// Timing of the measured steps (milliseconds).
 #[derive(Clone, Debug, serde::Serialize)]
@@ -22,6 +23,15 @@ pub struct BenchResult {
     pub backward_ms: Vec<f64>,
     pub optimiser_ms: Vec<f64>,
     pub step_ms: Vec<f64>,
+}
+
+impl BenchResult {
+    /// Median of one phase's timings (0 for none).
+    pub fn median(values: &[f64]) -> f64 {
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    }
 }
 
 /// Runs `warmup + steps` training steps and returns the timings of the last `steps`.
@@ -36,7 +46,7 @@ pub fn bench_step(
 ) -> Result<BenchResult> {
     let spec = cfg.net_spec([2, hw, hw], 10)?;
     let t = spec.time_steps;
-    let mut net = Network::new(spec, cfg.candle_dtype()?, device, cfg.seed)?;
+    let mut net = Network::new(spec, cfg.dtype.candle(), device, cfg.seed)?;
     net.set_fused_lif(fused_lif);
     let (mut sgd, mut adam) = optimisers(&net, cfg);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);

@@ -1,18 +1,21 @@
-//! Checkpoint folders (Contract 3): `model.safetensors` + `config.json`, and for resumable
-//! checkpoints `state.safetensors` (optimiser moments) + `state.json` (epoch, schedules, RNG,
-//! metric history).
+//! Checkpoint folders (Contract 3): `model.safetensors` + `config.json` ([`CheckpointConfig`]),
+//! and for resumable checkpoints `state.safetensors` (optimiser moments) + `state.json` (epoch,
+//! schedules, RNG, metric history). Every file is written atomically and durably through
+//! [`dvs_frames::fsutil`].
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
+use dvs_frames::ValueTransform;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::CheckpointConfig;
+use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::metrics::EpochMetrics;
-use crate::model::Network;
-use crate::optim::{Adam, SgdMomentum};
+use crate::fit::metrics::EpochMetrics;
+use crate::fit::optim::{Adam, SgdMomentum};
+use crate::network::model::Network;
+use crate::network::spec::NetSpec;
 
 /// Weights file name.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -20,6 +23,42 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const STATE_TENSORS: &str = "state.safetensors";
 /// Resume state file name.
 pub const STATE_JSON: &str = "state.json";
+
+/// `config.json` of a checkpoint folder: everything needed to rebuild and feed the network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    /// Layout version of this file.
+    pub format: u32,
+    /// The network (Contract 3).
+    pub net: NetSpec,
+    /// Class names; logit k is `classes[k]`.
+    pub classes: Vec<String>,
+    /// Input geometry.
+    pub time_steps: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Value transform the network was trained with.
+    pub transform: ValueTransform,
+    /// The dataset's integration parameters and their hash (from `dataset.json`).
+    pub dataset_params: serde_json::Value,
+    pub dataset_params_hash: String,
+    /// Training configuration and its hash.
+    pub train: TrainConfig,
+    pub train_hash: String,
+    /// Epoch (0-based) after which this checkpoint was written, and its test accuracy.
+    pub epoch: usize,
+    pub test_accuracy: f64,
+}
+
+impl CheckpointConfig {
+    pub const FORMAT: u32 = 1;
+    pub const FILE_NAME: &'static str = "config.json";
+
+    /// Reads `<dir>/config.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        read_json(&dir.join(Self::FILE_NAME))
+    }
+}
 
 /// Exact position of a ChaCha8 stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,10 +130,10 @@ pub fn save(
         for (k, t) in v {
             map.insert(format!("adam.v.{k}"), t.clone());
         }
-        crate::io::save_tensors_atomic(&map, &dir.join(STATE_TENSORS))?;
-        crate::io::write_json_atomic(&dir.join(STATE_JSON), rs)?;
+        save_tensors(&map, &dir.join(STATE_TENSORS))?;
+        write_json(&dir.join(STATE_JSON), rs)?;
     }
-    crate::io::write_json_atomic(&dir.join(CheckpointConfig::FILE_NAME), config)?;
+    write_json(&dir.join(CheckpointConfig::FILE_NAME), config)?;
     net.save(&dir.join(MODEL_FILE))
 }
 
@@ -118,7 +157,7 @@ pub fn load_state(
     sgd: &mut SgdMomentum,
     adam: &mut Adam,
 ) -> Result<ResumeState> {
-    let rs: ResumeState = crate::io::read_json(&dir.join(STATE_JSON))?;
+    let rs: ResumeState = read_json(&dir.join(STATE_JSON))?;
     let path = dir.join(STATE_TENSORS);
     let tensors =
         candle_core::safetensors::load(&path, device).map_err(|e| TrainError::Tensor {
@@ -148,4 +187,32 @@ pub fn load_state(
     sgd.load_state(sgd_bufs);
     adam.load_state(m, v, rs.adam_steps);
     Ok(rs)
+}
+
+/// Serialises tensors as safetensors and writes them atomically (durable).
+pub(crate) fn save_tensors(map: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let bytes = safetensors::serialize(map, None).map_err(|e| TrainError::Tensor {
+        path: path.to_path_buf(),
+        name: "*".into(),
+        reason: e.to_string(),
+    })?;
+    dvs_frames::fsutil::atomic_write(path, &bytes).map_err(|e| TrainError::io(path, e))
+}
+
+/// Serialises `value` as pretty JSON and writes it atomically (durable).
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| TrainError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    dvs_frames::fsutil::atomic_write(path, text.as_bytes()).map_err(|e| TrainError::io(path, e))
+}
+
+/// Reads and parses a JSON file.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }

@@ -1,149 +1,302 @@
-//! Training configuration (flag names of the reference's DVS main, defaults of its published DVS
-//! run) and the checkpoint configuration `config.json` (Contract 3).
+//! Every training setting, typed: [`TrainConfig`] is at once the `asgl-train fit` flags (clap),
+//! the keys of a `--config` TOML file and of the run's saved `config.toml` (merged by
+//! `dvs_frames::settings`), and the `train` block of a checkpoint's `config.json`. Flag names
+//! are the reference's DVS main (`--num_epoch`, `--width_lr`, ...), defaults its published DVS
+//! run (the clap defaults; [`TrainConfig::default`] is an empty command line).
+//!
+//! Strings become types here, at the edge: [`Arch`], [`Act`], [`BnType`], [`DeviceSpec`],
+//! [`Precision`] parse with `FromStr` and serialise through `Display` as the same text the
+//! reference uses (`"vgg:8,P,16,P"`, `"mns_rec"`, `"tdbn"`, `"cuda:0"`, `"f32"`), so a
+//! checkpoint's `config.json` reads as before, old checkpoints load, and the configuration hash
+//! (SHA-256 of the JSON) of a canonically spelled configuration is unchanged.
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
+use clap::{Args, Command, FromArgMatches};
+use dvs_frames::settings::serde_via_str;
 use dvs_frames::ValueTransform;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::device::DeviceSpec;
 use crate::error::{Result, TrainError};
-use crate::spec::{
+use crate::network::spec::{
     parse_vgg_cfg, vgg_layers, BnType, NetSpec, NeuronSpec, SpikeMode, SurrogateKind, VGGSNN2_CFG,
 };
 
-/// Every training setting. Keys mirror the reference flags (`--num_epoch`, `--width_lr`, ...).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Prepared dataset directory (Contract 1).
-    pub data: Option<PathBuf>,
-    /// `vggsnn2` or `vgg:<channels, P = pool>` e.g. `vgg:8,P,16,P`.
-    pub arch: String,
-    /// Epochs (`--num_epoch`).
-    pub num_epoch: usize,
-    /// Train batch size (`--train_batch_size`).
-    pub train_batch_size: usize,
-    /// Test batch size (`--val_batch_size`).
-    pub val_batch_size: usize,
-    /// SGD learning rate (cosine-annealed per epoch).
-    pub lr: f64,
-    /// Weight decay on conv/linear weights only.
-    pub wd: f64,
-    /// SGD momentum.
-    pub momentum: f64,
-    /// Adam learning rate of the LIF parameters (constant).
-    pub width_lr: f64,
-    /// `mns_rec` (rectangle), `mns_sig` (sigmoid) or `sg` (straight-through rectangle baseline).
-    pub act: String,
-    /// Surrogate width w.
-    pub alpha: f64,
-    /// Learnable surrogate width.
-    pub train_width: bool,
-    /// Probability of analog mode p.
-    pub p: f64,
-    /// p multiplier at each milestone.
-    pub gamma: f64,
-    /// Milestones as fractions of `num_epoch`.
-    pub ns_milestone: Vec<f64>,
-    /// Leak λ.
-    pub decay: f64,
-    /// Threshold θ.
-    pub thresh: f64,
-    /// Learnable decay / threshold.
-    pub train_decay: bool,
-    pub train_thresh: bool,
-    /// `tdbn`, `bntt` or `none`.
-    pub bn_type: String,
-    /// Time steps (must equal the dataset's frames).
-    #[serde(rename = "T")]
-    pub t: usize,
-    /// TET λ and φ.
-    pub lamb: f64,
-    pub means: f64,
-    /// Seed of every random choice (init, noise masks, loader order and augmentation).
-    pub seed: u64,
-    /// `cpu` or `cuda:N`.
-    pub device: String,
-    /// `f32` (default) or `f64`.
-    pub dtype: String,
-    /// Input value transform applied by the loader.
-    pub transform: ValueTransform,
-    /// Train-time flip + circular roll (the reference's augmentation).
-    pub augment: bool,
-    /// With `augment`: flip the W axis with probability 0.5. Turn it off where left and right
-    /// carry the label (DVS128 Gesture: a flipped right-hand wave is a left-hand wave).
-    pub flip: bool,
-    /// Roll range for augmentation.
-    pub roll_max: u32,
-    /// Loader decode threads (0 = all cores).
-    pub workers: usize,
-    /// Split names.
-    pub train_split: String,
-    pub test_split: String,
+/// The network architecture (`--arch`): the reference's VGGSNN2 or a VGG pattern with other
+/// channel lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// `vggsnn2` (case-insensitive).
+    Vggsnn2,
+    /// `vgg:<channels, P = 2×2 avgpool>`, e.g. `vgg:8,P,16,P`; `0` stands for a pool.
+    Vgg(Vec<usize>),
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            data: None,
-            arch: "vggsnn2".into(),
-            num_epoch: 100,
-            train_batch_size: 32,
-            val_batch_size: 32,
-            lr: 0.1,
-            wd: 1e-3,
-            momentum: 0.9,
-            width_lr: 3e-4,
-            act: "mns_rec".into(),
-            alpha: 1.0,
-            train_width: true,
-            p: 0.1,
-            gamma: 1.0,
-            ns_milestone: vec![0.0, 0.2, 0.4, 0.6, 0.8, 0.95],
-            decay: 0.5,
-            thresh: 0.5,
-            train_decay: false,
-            train_thresh: false,
-            bn_type: "tdbn".into(),
-            t: 10,
-            lamb: 1e-3,
-            means: 1.0,
-            seed: 200,
-            device: "cpu".into(),
-            dtype: "f32".into(),
-            transform: ValueTransform::MaxNorm,
-            augment: true,
-            flip: true,
-            roll_max: 5,
-            workers: 0,
-            train_split: "train".into(),
-            test_split: "test".into(),
+impl Arch {
+    /// The VGG feature configuration (channel counts, `0` = pool).
+    pub fn features(&self) -> &[usize] {
+        match self {
+            Arch::Vggsnn2 => VGGSNN2_CFG,
+            Arch::Vgg(cfg) => cfg,
         }
     }
 }
 
-impl TrainConfig {
-    /// Reads a TOML file whose keys mirror the flags; missing keys take the defaults.
-    pub fn from_toml_file(path: &Path) -> Result<Self> {
-        let s = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        toml::from_str(&s).map_err(|e| TrainError::Parse {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
+impl FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.eq_ignore_ascii_case("vggsnn2") {
+            Ok(Arch::Vggsnn2)
+        } else if let Some(spec) = s.strip_prefix("vgg:") {
+            parse_vgg_cfg(spec)
+                .map(Arch::Vgg)
+                .map_err(|e| e.to_string())
+        } else {
+            Err(format!("unknown arch `{s}` (vggsnn2 or vgg:<spec>)"))
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Arch::Vggsnn2 => f.write_str("vggsnn2"),
+            Arch::Vgg(cfg) => {
+                let items: Vec<String> = cfg
+                    .iter()
+                    .map(|&c| if c == 0 { "P".into() } else { c.to_string() })
+                    .collect();
+                write!(f, "vgg:{}", items.join(","))
+            }
+        }
+    }
+}
+
+/// The spike function (`--act`): which surrogate and whether spikes are hybrid noisy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// `mns_rec`: rectangle surrogate, hybrid noisy spike (ASGL).
+    MnsRec,
+    /// `mns_sig`: sigmoid surrogate, hybrid noisy spike.
+    MnsSig,
+    /// `sg`: rectangle surrogate, plain straight-through surrogate gradient (the baseline).
+    Sg,
+}
+
+impl Act {
+    /// The surrogate shape and spike mode of this activation.
+    pub fn neuron_kind(self) -> (SurrogateKind, SpikeMode) {
+        match self {
+            Act::MnsRec => (SurrogateKind::Rectangle, SpikeMode::Noisy),
+            Act::MnsSig => (SurrogateKind::Sigmoid, SpikeMode::Noisy),
+            Act::Sg => (SurrogateKind::Rectangle, SpikeMode::StraightThrough),
+        }
+    }
+}
+
+impl FromStr for Act {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "mns_rec" => Ok(Act::MnsRec),
+            "mns_sig" => Ok(Act::MnsSig),
+            "sg" => Ok(Act::Sg),
+            other => Err(format!("unknown act `{other}` (mns_rec, mns_sig, sg)")),
+        }
+    }
+}
+
+impl fmt::Display for Act {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Act::MnsRec => "mns_rec",
+            Act::MnsSig => "mns_sig",
+            Act::Sg => "sg",
         })
     }
+}
 
+/// Compute precision (`--dtype`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    /// The candle dtype.
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            Precision::F32 => candle_core::DType::F32,
+            Precision::F64 => candle_core::DType::F64,
+        }
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f64" => Ok(Precision::F64),
+            other => Err(format!("unknown dtype `{other}` (f32 or f64)")),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        })
+    }
+}
+
+serde_via_str!(Arch, Act, Precision);
+
+/// Parses `--transform`: `raw`, `max_norm` (alias `maxnorm`), `binarize` or `clamp:<c>`.
+pub fn parse_transform(s: &str) -> std::result::Result<ValueTransform, String> {
+    match s {
+        "raw" => Ok(ValueTransform::Raw),
+        "max_norm" | "maxnorm" => Ok(ValueTransform::MaxNorm),
+        "binarize" => Ok(ValueTransform::Binarize),
+        other => other
+            .strip_prefix("clamp:")
+            .and_then(|c| c.parse::<f32>().ok())
+            .map(ValueTransform::Clamp)
+            .ok_or_else(|| {
+                format!("unknown transform `{other}` (raw, max_norm, binarize, clamp:<c>)")
+            }),
+    }
+}
+
+/// Every training setting. The clap argument ids are the TOML keys (the field names; the time
+/// steps are `T`, flag `--T`, as in the reference). Boolean switches take an optional value
+/// (`--train_width`, `--train_width false`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Prepared dataset directory (dataset.json + shards, Contract 1).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// `vggsnn2` or `vgg:<channels with P = avgpool>`, e.g. `vgg:16,P,32,P`.
+    #[arg(long, default_value = "vggsnn2")]
+    pub arch: Arch,
+    /// Epochs.
+    #[arg(long = "num_epoch", alias = "epochs", default_value_t = 100)]
+    pub num_epoch: usize,
+    /// Train batch size.
+    #[arg(long = "train_batch_size", alias = "batch-size", default_value_t = 32)]
+    pub train_batch_size: usize,
+    /// Test batch size.
+    #[arg(long = "val_batch_size", default_value_t = 32)]
+    pub val_batch_size: usize,
+    /// SGD learning rate (cosine-annealed per epoch).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Weight decay on conv/linear weights only.
+    #[arg(long, default_value_t = 1e-3)]
+    pub wd: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Adam learning rate of the LIF parameters (constant).
+    #[arg(long = "width_lr", default_value_t = 3e-4)]
+    pub width_lr: f64,
+    /// mns_rec (rectangle), mns_sig (sigmoid) or sg (straight-through rectangle baseline).
+    #[arg(long, default_value = "mns_rec")]
+    pub act: Act,
+    /// Surrogate width w.
+    #[arg(long, default_value_t = 1.0)]
+    pub alpha: f64,
+    /// Learnable surrogate width.
+    #[arg(long = "train_width", num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub train_width: bool,
+    /// Probability of analog mode p.
+    #[arg(long, default_value_t = 0.1)]
+    pub p: f64,
+    /// p multiplier at each milestone.
+    #[arg(long, default_value_t = 1.0)]
+    pub gamma: f64,
+    /// Milestones as fractions of `num_epoch`.
+    #[arg(long = "ns_milestone", num_args = 1.., value_delimiter = ',', default_values_t = [0.0, 0.2, 0.4, 0.6, 0.8, 0.95])]
+    pub ns_milestone: Vec<f64>,
+    /// Leak λ.
+    #[arg(long, default_value_t = 0.5)]
+    pub decay: f64,
+    /// Threshold θ.
+    #[arg(long, default_value_t = 0.5)]
+    pub thresh: f64,
+    /// Learnable decay.
+    #[arg(long = "train_decay", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub train_decay: bool,
+    /// Learnable threshold.
+    #[arg(long = "train_thresh", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub train_thresh: bool,
+    /// tdbn | bntt | none
+    #[arg(long = "bn_type", default_value = "tdbn")]
+    pub bn_type: BnType,
+    /// Time steps (must equal the dataset's frames).
+    #[serde(rename = "T")]
+    #[arg(id = "T", long = "T", default_value_t = 10)]
+    pub t: usize,
+    /// TET λ.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lamb: f64,
+    /// TET φ.
+    #[arg(long, default_value_t = 1.0)]
+    pub means: f64,
+    /// Seed of every random choice (init, noise masks, loader order and augmentation).
+    #[arg(long, default_value_t = 200)]
+    pub seed: u64,
+    /// cpu | cuda:N (needs `--features cuda`)
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// f32 | f64
+    #[arg(long, default_value = "f32")]
+    pub dtype: Precision,
+    /// Input value transform applied by the loader: raw | max_norm | binarize | clamp:<c>
+    #[arg(long, value_parser = parse_transform, default_value = "max_norm")]
+    pub transform: ValueTransform,
+    /// Train-time flip + circular roll (the reference's augmentation).
+    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub augment: bool,
+    /// With `augment`: flip the W axis with probability 0.5. Turn it off where left and right
+    /// carry the label (DVS128 Gesture: a flipped right-hand wave is a left-hand wave).
+    #[arg(long, num_args = 0..=1, default_value_t = true, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub flip: bool,
+    /// Roll range for augmentation.
+    #[arg(long = "roll_max", default_value_t = 5)]
+    pub roll_max: u32,
+    /// Loader decode threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Train split name.
+    #[arg(long = "train_split", default_value = "train")]
+    pub train_split: String,
+    /// Test split name.
+    #[arg(long = "test_split", default_value = "test")]
+    pub test_split: String,
+}
+
+impl Default for TrainConfig {
+    /// The clap defaults (the published DVS run): what an empty command line gives.
+    fn default() -> Self {
+        let matches = TrainConfig::augment_args(Command::new("defaults"))
+            .try_get_matches_from(["defaults"])
+            .expect("the defaults parse");
+        TrainConfig::from_arg_matches(&matches).expect("the defaults parse")
+    }
+}
+
+impl TrainConfig {
     /// The neuron block for these settings.
     pub fn neuron(&self) -> Result<NeuronSpec> {
-        let (surrogate, spike) = match self.act.as_str() {
-            "mns_rec" => (SurrogateKind::Rectangle, SpikeMode::Noisy),
-            "mns_sig" => (SurrogateKind::Sigmoid, SpikeMode::Noisy),
-            "sg" => (SurrogateKind::Rectangle, SpikeMode::StraightThrough),
-            other => {
-                return Err(TrainError::Config(format!(
-                    "unknown --act `{other}` (mns_rec, mns_sig, sg)"
-                )))
-            }
-        };
+        let (surrogate, spike) = self.act.neuron_kind();
         if !(0.0..=1.0).contains(&self.p) {
             return Err(TrainError::Config(format!(
                 "--p {} is not in [0, 1]",
@@ -178,35 +331,15 @@ impl TrainConfig {
 
     /// The network for input [C, H, W] and `num_classes` classes.
     pub fn net_spec(&self, input_shape: [usize; 3], num_classes: usize) -> Result<NetSpec> {
-        let bn: BnType = self.bn_type.parse().map_err(TrainError::Config)?;
-        let cfg = if self.arch.eq_ignore_ascii_case("vggsnn2") {
-            VGGSNN2_CFG.to_vec()
-        } else if let Some(s) = self.arch.strip_prefix("vgg:") {
-            parse_vgg_cfg(s)?
-        } else {
-            return Err(TrainError::Config(format!(
-                "unknown --arch `{}` (vggsnn2 or vgg:<spec>)",
-                self.arch
-            )));
-        };
         let spec = NetSpec {
             time_steps: self.t,
             input_shape,
             num_classes,
             neuron: self.neuron()?,
-            layers: vgg_layers(&cfg, bn, num_classes),
+            layers: vgg_layers(self.arch.features(), self.bn_type, num_classes),
         };
         spec.shapes()?;
         Ok(spec)
-    }
-
-    /// Compute dtype.
-    pub fn candle_dtype(&self) -> Result<candle_core::DType> {
-        match self.dtype.as_str() {
-            "f32" => Ok(candle_core::DType::F32),
-            "f64" => Ok(candle_core::DType::F64),
-            o => Err(TrainError::Config(format!("--dtype `{o}` (f32 or f64)"))),
-        }
     }
 
     /// SHA-256 of the canonical JSON of this configuration.
@@ -215,40 +348,52 @@ impl TrainConfig {
             serde_json::to_vec(self).expect("config serialises"),
         ))
     }
+
+    /// Saves this configuration as TOML (the effective settings of a run; `--config` reads it
+    /// back to the same values).
+    pub fn save_effective(&self, path: &Path) -> Result<()> {
+        Ok(dvs_frames::settings::save_effective(path, self)?)
+    }
 }
 
-/// `config.json` of a checkpoint folder: everything needed to rebuild and feed the network.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointConfig {
-    /// Layout version of this file.
-    pub format: u32,
-    /// The network (Contract 3).
-    pub net: NetSpec,
-    /// Class names; logit k is `classes[k]`.
-    pub classes: Vec<String>,
-    /// Input geometry.
-    pub time_steps: usize,
-    pub height: usize,
-    pub width: usize,
-    /// Value transform the network was trained with.
-    pub transform: ValueTransform,
-    /// The dataset's integration parameters and their hash (from `dataset.json`).
-    pub dataset_params: serde_json::Value,
-    pub dataset_params_hash: String,
-    /// Training configuration and its hash.
-    pub train: TrainConfig,
-    pub train_hash: String,
-    /// Epoch (0-based) after which this checkpoint was written, and its test accuracy.
-    pub epoch: usize,
-    pub test_accuracy: f64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl CheckpointConfig {
-    pub const FORMAT: u32 = 1;
-    pub const FILE_NAME: &'static str = "config.json";
+    /// `TrainConfig::default()` as the string-typed configuration wrote it into checkpoints.
+    const OLD_DEFAULT_JSON: &str = r#"{"data":null,"arch":"vggsnn2","num_epoch":100,"train_batch_size":32,"val_batch_size":32,"lr":0.1,"wd":0.001,"momentum":0.9,"width_lr":0.0003,"act":"mns_rec","alpha":1.0,"train_width":true,"p":0.1,"gamma":1.0,"ns_milestone":[0.0,0.2,0.4,0.6,0.8,0.95],"decay":0.5,"thresh":0.5,"train_decay":false,"train_thresh":false,"bn_type":"tdbn","T":10,"lamb":0.001,"means":1.0,"seed":200,"device":"cpu","dtype":"f32","transform":"max_norm","augment":true,"flip":true,"roll_max":5,"workers":0,"train_split":"train","test_split":"test"}"#;
 
-    /// Reads `<dir>/config.json`.
-    pub fn read(dir: &Path) -> Result<Self> {
-        crate::io::read_json(&dir.join(Self::FILE_NAME))
+    #[test]
+    fn typed_settings_serialise_as_the_old_strings_so_hashes_and_checkpoints_hold() {
+        let default = TrainConfig::default();
+        assert_eq!(serde_json::to_string(&default).unwrap(), OLD_DEFAULT_JSON);
+        let old = OLD_DEFAULT_JSON
+            .replace(r#""arch":"vggsnn2""#, r#""arch":"vgg:8,P,16,P""#)
+            .replace(r#""act":"mns_rec""#, r#""act":"sg""#)
+            .replace(r#""bn_type":"tdbn""#, r#""bn_type":"bntt""#)
+            .replace(r#""device":"cpu""#, r#""device":"cuda:1""#)
+            .replace(r#""dtype":"f32""#, r#""dtype":"f64""#);
+        let cfg: TrainConfig = serde_json::from_str(&old).unwrap();
+        assert_eq!(cfg.arch, Arch::Vgg(vec![8, 0, 16, 0]));
+        assert_eq!(cfg.act, Act::Sg);
+        assert_eq!(cfg.bn_type, BnType::Bntt);
+        assert_eq!(cfg.device, DeviceSpec::Cuda(1));
+        assert_eq!(cfg.dtype, Precision::F64);
+        assert_eq!(serde_json::to_string(&cfg).unwrap(), old);
+    }
+
+    #[test]
+    fn bad_strings_are_rejected_with_the_choices() {
+        for (json, needle) in [
+            (r#"{"arch":"resnet"}"#, "vggsnn2"),
+            (r#"{"arch":"vgg:8,x"}"#, "bad vgg entry"),
+            (r#"{"act":"relu"}"#, "mns_rec"),
+            (r#"{"device":"gpu"}"#, "cpu or cuda:N"),
+            (r#"{"dtype":"f16"}"#, "f32 or f64"),
+            (r#"{"bn_type":"ln"}"#, "tdbn"),
+        ] {
+            let err = serde_json::from_str::<TrainConfig>(json).unwrap_err();
+            assert!(err.to_string().contains(needle), "{json}: {err}");
+        }
     }
 }

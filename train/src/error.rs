@@ -1,17 +1,20 @@
 //! Error type of the `asgl_train` library: every failure names what was being read or computed.
+//! A variant that wraps another error exposes it as its `source` and does not repeat its text, so
+//! a cause-chain printer (`dvs_frames::cli::finish`) shows each message once.
 use std::path::PathBuf;
 
 /// Errors raised by model construction, checkpoints and the training loop.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// A tensor operation failed (shape mismatch, unsupported op on a device, ...).
-    #[error("tensor error: {0}")]
+    /// A tensor operation failed (shape mismatch, unsupported op on a device, ...); the candle
+    /// error is the source (printed by the caller's cause chain, not repeated here).
+    #[error("tensor operation failed")]
     Candle(#[from] candle_core::Error),
     /// A network specification is inconsistent (e.g. a `lif` layer after `flatten` with no input shape).
     #[error("invalid network spec: {0}")]
     Spec(String),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file could not be read or written (the I/O error is the source).
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -34,9 +37,12 @@ pub enum TrainError {
         step: usize,
         loss: f64,
     },
-    /// The data loader failed.
-    #[error("data loader: {0}")]
-    Data(String),
+    /// The data loader failed (the loader's error, which names the file, is the source).
+    #[error("data loader")]
+    Data(#[from] dvs_frames::FrameError),
+    /// Settings could not be resolved or saved (the error names the file and key).
+    #[error(transparent)]
+    Settings(#[from] dvs_frames::settings::SettingsError),
     /// Invalid configuration value.
     #[error("invalid configuration: {0}")]
     Config(String),

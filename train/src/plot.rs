@@ -1,30 +1,55 @@
-//! PNG plots of a run: loss curves, accuracy curves and surrogate widths over epochs.
-//! Text needs a TrueType font: DejaVuSans (or `$ASGL_FONT`) is registered when present; without
-//! one the curves are drawn without labels.
-use std::path::Path;
+//! PNG plots of a run (loss curves, accuracy curves and surrogate widths over epochs), and the
+//! font discovery every spiketrain plot uses (`asgl-eval`'s confusion heatmap too).
+//!
+//! Text needs a TrueType font: `$ASGL_FONT` if set, else the first of the usual DejaVu /
+//! Liberation / Arial locations that loads, registered once under [`FONT_FAMILY`]. Without one the
+//! plots are drawn without text, and a warning says how to get labels.
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
 use crate::error::{Result, TrainError};
-use crate::metrics::EpochMetrics;
+use crate::fit::metrics::EpochMetrics;
 
-fn font_available() -> bool {
-    static FONT: OnceLock<bool> = OnceLock::new();
-    *FONT.get_or_init(|| {
-        let candidates = [
-            std::env::var("ASGL_FONT").unwrap_or_default(),
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".to_string(),
-            "/usr/share/fonts/TTF/DejaVuSans.ttf".to_string(),
-        ];
-        for c in candidates.iter().filter(|c| !c.is_empty()) {
-            if let Ok(bytes) = std::fs::read(c) {
+/// The font family plots draw text with, registered by [`font_available`]: plotters' default
+/// family, so that axis labels and legends (which use the default) find the font too.
+pub const FONT_FAMILY: &str = "sans-serif";
+
+/// Where a TrueType font is looked for after `$ASGL_FONT`, in order.
+const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+];
+
+/// Registers a font as [`FONT_FAMILY`] once per process; returns whether text can be drawn.
+pub fn font_available() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        let mut paths: Vec<PathBuf> = std::env::var_os("ASGL_FONT")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        paths.extend(FONT_CANDIDATES.iter().map(PathBuf::from));
+        for path in paths {
+            if let Ok(bytes) = std::fs::read(&path) {
+                // plotters keeps fonts for the life of the process; leaking one font file is intended.
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                if plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, bytes).is_ok() {
                     return true;
                 }
             }
         }
+        tracing::warn!(
+            "no TrueType font found: plots are drawn without text (set ASGL_FONT=/path/to/font.ttf)"
+        );
         false
     })
 }
@@ -62,7 +87,7 @@ fn line_chart(path: &Path, title: &str, ylabel: &str, series: &[Series]) -> Resu
     builder.margin(15);
     if text {
         builder
-            .caption(title, ("sans-serif", 24))
+            .caption(title, (FONT_FAMILY, 24))
             .x_label_area_size(40)
             .y_label_area_size(60);
     }

@@ -9,13 +9,15 @@
 //! BatchNorm that directly follows a conv is folded into that conv's weights and bias.
 
 use super::graph::{attr_float, attr_int, attr_ints, Dim, GraphBuilder};
-use super::params::{ParamMap, ParamTensor};
+use super::params::{LayerParams, ParamMap};
 use super::proto::tensor_proto::DataType;
 use super::proto::GraphProto;
 use super::ExportError;
-use crate::lif::fixed_leak;
-use crate::norm::BN_EPS;
-use crate::spec::{LayerSpec, NetSpec};
+use crate::layers::conv::Conv;
+use crate::layers::linear;
+use crate::layers::norm::{BatchNorm, BN_EPS};
+use crate::network::spec::{LayerSpec, NetSpec};
+use crate::neuron::lif::{fixed_leak, Lif};
 
 /// Graph input name: `[batch, T, C, H, W]` float frames, already value-transformed.
 pub const INPUT_FRAMES: &str = "frames";
@@ -40,44 +42,20 @@ impl Act {
     }
 }
 
-fn param<'a>(
-    params: &'a ParamMap,
-    layer: usize,
-    name: &str,
-) -> Result<&'a ParamTensor, ExportError> {
-    let key = format!("param.{layer}.{name}");
-    params.get(&key).ok_or(ExportError::MissingTensor(key))
-}
-
-fn expect_shape(
-    tensor: &ParamTensor,
-    layer: usize,
-    name: &str,
-    shape: &[usize],
-) -> Result<(), ExportError> {
-    if tensor.shape != shape {
-        return Err(ExportError::Invalid(format!(
-            "param.{layer}.{name} has shape {:?}, the network spec implies {shape:?}",
-            tensor.shape
-        )));
-    }
-    Ok(())
-}
-
 /// A scalar that may be stored as a per-layer tensor of one element (shape [] or [1]).
-fn scalar_param(params: &ParamMap, layer: usize, name: &str) -> Result<Option<f32>, ExportError> {
-    let key = format!("param.{layer}.{name}");
-    match params.get(&key) {
+fn scalar_param(layer: &LayerParams, name: &str) -> Result<Option<f32>, ExportError> {
+    match layer.get(name) {
         None => Ok(None),
         Some(t) if t.data.len() == 1 => Ok(Some(t.data[0])),
         Some(t) => Err(ExportError::Invalid(format!(
-            "{key} has shape {:?}; only one value per LIF layer is supported by the exporter",
+            "{} has shape {:?}; only one value per LIF layer is supported by the exporter",
+            layer.name(name),
             t.shape
         ))),
     }
 }
 
-/// BatchNorm running statistics and affine parameters of layer `layer` (gamma 1 / beta 0 if absent).
+/// BatchNorm running statistics and affine parameters of one layer (γ 1 / β 0 if absent).
 struct BnParams {
     scale: Vec<f32>,
     shift: Vec<f32>,
@@ -85,29 +63,22 @@ struct BnParams {
     var: Vec<f32>,
 }
 
-fn bn_params(params: &ParamMap, layer: usize, shape: &[usize]) -> Result<BnParams, ExportError> {
+fn bn_params(layer: &LayerParams, shape: &[usize]) -> Result<BnParams, ExportError> {
     let count: usize = shape.iter().product();
-    let mean = param(params, layer, "running_mean")?;
-    let var = param(params, layer, "running_var")?;
-    expect_shape(mean, layer, "running_mean", shape)?;
-    expect_shape(var, layer, "running_var", shape)?;
-    let scale = match params.get(&format!("param.{layer}.weight")) {
-        Some(t) => {
-            expect_shape(t, layer, "weight", shape)?;
-            t.data.clone()
+    let mean = layer.require_shaped(BatchNorm::RUNNING_MEAN, shape)?;
+    let var = layer.require_shaped(BatchNorm::RUNNING_VAR, shape)?;
+    let affine = |name: &str, absent: f32| -> Result<Vec<f32>, ExportError> {
+        match layer.get(name) {
+            Some(t) => {
+                layer.expect_shape(t, name, shape)?;
+                Ok(t.data.clone())
+            }
+            None => Ok(vec![absent; count]),
         }
-        None => vec![1.0; count],
-    };
-    let shift = match params.get(&format!("param.{layer}.bias")) {
-        Some(t) => {
-            expect_shape(t, layer, "bias", shape)?;
-            t.data.clone()
-        }
-        None => vec![0.0; count],
     };
     Ok(BnParams {
-        scale,
-        shift,
+        scale: affine(BatchNorm::WEIGHT, 1.0)?,
+        shift: affine(BatchNorm::BIAS, 0.0)?,
         mean: mean.data.clone(),
         var: var.data.clone(),
     })
@@ -189,20 +160,18 @@ pub fn lower_network(
                         "layer {i}: conv kernel {kernel}, padding {padding} does not fit a {h}x{w} input"
                     )));
                 }
-                let weight = param(params, i, "weight")?;
-                expect_shape(weight, i, "weight", &[*out, c, *kernel, *kernel])?;
+                let layer = LayerParams::of(params, i);
+                let weight = layer.require_shaped(Conv::WEIGHT, &[*out, c, *kernel, *kernel])?;
                 let mut wdata = weight.data.clone();
                 let mut bdata = if *bias {
-                    let b = param(params, i, "bias")?;
-                    expect_shape(b, i, "bias", &[*out])?;
-                    b.data.clone()
+                    layer.require_shaped(Conv::BIAS, &[*out])?.data.clone()
                 } else {
                     vec![0.0; *out]
                 };
                 let mut consumed = 1;
                 // Fold a directly following BatchNorm: w' = w·γ/√(σ²+ε), b' = (b-μ)·γ/√(σ²+ε) + β.
                 if let Some(LayerSpec::Bn) = spec.layers.get(i + 1) {
-                    let bn = bn_params(params, i + 1, &[*out])?;
+                    let bn = bn_params(&LayerParams::of(params, i + 1), &[*out])?;
                     let per_channel = wdata.len() / out;
                     for o in 0..*out {
                         let k = f64::from(bn.scale[o]) / (f64::from(bn.var[o]) + BN_EPS).sqrt();
@@ -250,7 +219,7 @@ pub fn lower_network(
                     Act::Map { c, .. } => c,
                     Act::Vec { f } => f,
                 };
-                let bn = bn_params(params, i, &[channels])?;
+                let bn = bn_params(&LayerParams::of(params, i), &[channels])?;
                 let d = [channels as i64];
                 let scale = g.init_f32(&format!("bn{i}_scale"), &d, &bn.scale);
                 let shift = g.init_f32(&format!("bn{i}_shift"), &d, &bn.shift);
@@ -272,7 +241,7 @@ pub fn lower_network(
                         "layer {i}: bntt needs a [C, H, W] input"
                     )));
                 };
-                let bn = bn_params(params, i, &[t_steps, c])?;
+                let bn = bn_params(&LayerParams::of(params, i), &[t_steps, c])?;
                 let mut scale = Vec::with_capacity(t_steps * c);
                 let mut shift = Vec::with_capacity(t_steps * c);
                 for j in 0..t_steps * c {
@@ -360,8 +329,8 @@ pub fn lower_network(
                         "layer {i}: linear needs a flat input (add a flatten layer)"
                     )));
                 };
-                let weight = param(params, i, "weight")?;
-                expect_shape(weight, i, "weight", &[*out, f])?;
+                let layer = LayerParams::of(params, i);
+                let weight = layer.require_shaped(linear::WEIGHT, &[*out, f])?;
                 let wname = g.init_f32(
                     &format!("linear{i}_weight"),
                     &[*out as i64, f as i64],
@@ -369,8 +338,7 @@ pub fn lower_network(
                 );
                 let mut inputs = vec![x.clone(), wname];
                 if *bias {
-                    let b = param(params, i, "bias")?;
-                    expect_shape(b, i, "bias", &[*out])?;
+                    let b = layer.require_shaped(linear::BIAS, &[*out])?;
                     inputs.push(g.init_f32(&format!("linear{i}_bias"), &[*out as i64], &b.data));
                 }
                 let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
@@ -420,11 +388,12 @@ pub fn lif_constants(
     params: &ParamMap,
     layer: usize,
 ) -> Result<(f32, f32), ExportError> {
-    let decay = match scalar_param(params, layer, "decay")? {
+    let layer_params = LayerParams::of(params, layer);
+    let decay = match scalar_param(&layer_params, Lif::DECAY)? {
         Some(d) => (1.0 / (1.0 + (-f64::from(d)).exp())) as f32,
         None => fixed_leak(spec.neuron.decay) as f32,
     };
-    let thresh = match scalar_param(params, layer, "thresh")? {
+    let thresh = match scalar_param(&layer_params, Lif::THRESH)? {
         Some(t) => t.max(0.0),
         None => spec.neuron.thresh as f32,
     };

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ExportError;
-use crate::spec::NetSpec;
+use crate::network::spec::NetSpec;
 
 /// Keys of the ONNX `metadata_props` written by the exporter.
 pub mod keys {

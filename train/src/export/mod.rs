@@ -1,6 +1,6 @@
-//! ONNX export (`asgl-train export`): checkpoint → `model.onnx` (opset 17) holding the eval-mode
-//! inference network, with the data contract (classes, T, H, W, integration parameters and hash,
-//! value transform, config hash) in `metadata_props`.
+//! ONNX export (the library behind `asgl-train export`): checkpoint → `model.onnx` (opset 17)
+//! holding the eval-mode inference network, with the data contract (classes, T, H, W, integration
+//! parameters and hash, value transform, config hash) in `metadata_props`.
 //!
 //! The protobuf is written with prost types generated at build time from the vendored
 //! `train/proto/onnx.proto` (see [`proto`]); the graph layout is described in [`lower`].
@@ -11,7 +11,6 @@ pub mod metadata;
 pub mod params;
 pub mod proto;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -20,7 +19,7 @@ pub use lower::{lower_network, LowerOptions, INPUT_FRAMES, OUTPUT_MEAN, OUTPUT_P
 pub use metadata::{ModelMetadata, METADATA_FORMAT, PRODUCER_NAME};
 pub use params::{read_safetensors, ParamMap, ParamTensor};
 
-use crate::spec::NetSpec;
+use crate::network::spec::NetSpec;
 
 /// The ONNX operator set the exporter targets.
 pub const OPSET_VERSION: i64 = 17;
@@ -30,7 +29,7 @@ pub const IR_VERSION: i64 = 8;
 /// Errors of the exporter; each names the file or tensor concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -38,8 +37,9 @@ pub enum ExportError {
     },
     #[error("{path}: not a valid safetensors file: {reason}")]
     Safetensors { path: PathBuf, reason: String },
-    #[error("{path}: {reason}")]
-    Config { path: PathBuf, reason: String },
+    /// The checkpoint's `config.json` could not be read (the error names the file).
+    #[error(transparent)]
+    Checkpoint(Box<crate::TrainError>),
     #[error("checkpoint has no tensor `{0}` required by the network spec")]
     MissingTensor(String),
     #[error("cannot export: {0}")]
@@ -132,22 +132,6 @@ pub fn read_metadata(model: &proto::ModelProto) -> Result<ModelMetadata, ExportE
     })
 }
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ExportError::Io { path: p, source }
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(bytes).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io(path))
-}
-
 /// Builds, encodes and atomically writes a model; returns the number of bytes written.
 pub fn export_to_file(
     spec: &NetSpec,
@@ -156,7 +140,10 @@ pub fn export_to_file(
     out: &Path,
 ) -> Result<usize, ExportError> {
     let bytes = encode_model(&build_model(spec, params, metadata)?);
-    write_atomic(out, &bytes)?;
+    dvs_frames::fsutil::atomic_write(out, &bytes).map_err(|source| ExportError::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     Ok(bytes.len())
 }
 
@@ -170,7 +157,7 @@ pub struct ExportSummary {
 
 /// The metadata of a checkpoint's `config.json`.
 pub fn checkpoint_metadata(
-    config: &crate::config::CheckpointConfig,
+    config: &crate::checkpoint::CheckpointConfig,
 ) -> Result<ModelMetadata, ExportError> {
     Ok(ModelMetadata {
         classes: config.classes.clone(),
@@ -189,12 +176,8 @@ pub fn checkpoint_metadata(
 
 /// Exports a checkpoint folder (`config.json` + `model.safetensors`) to an ONNX file.
 pub fn export_checkpoint(checkpoint: &Path, output: &Path) -> Result<ExportSummary, ExportError> {
-    let config_path = checkpoint.join(crate::config::CheckpointConfig::FILE_NAME);
-    let config =
-        crate::config::CheckpointConfig::read(checkpoint).map_err(|e| ExportError::Config {
-            path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
+    let config = crate::checkpoint::CheckpointConfig::read(checkpoint)
+        .map_err(|e| ExportError::Checkpoint(Box::new(e)))?;
     let metadata = checkpoint_metadata(&config)?;
     let params = read_safetensors(&checkpoint.join("model.safetensors"))?;
     let bytes = export_to_file(&config.net, &params, &metadata, output)?;
@@ -203,35 +186,4 @@ pub fn export_checkpoint(checkpoint: &Path, output: &Path) -> Result<ExportSumma
         bytes,
         metadata,
     })
-}
-
-/// `asgl-train export` arguments.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ExportArgs {
-    /// Checkpoint folder (config.json + model.safetensors), e.g. `<run>/best`.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Output ONNX file [default: <checkpoint>/model.onnx].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
-
-/// Runs `asgl-train export` and prints a one-line summary.
-pub fn run_cli(args: &ExportArgs) -> Result<ExportSummary, ExportError> {
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.checkpoint.join("model.onnx"));
-    let summary = export_checkpoint(&args.checkpoint, &out)?;
-    println!(
-        "wrote {} ({} bytes, opset {OPSET_VERSION}): input `{INPUT_FRAMES}` [batch, {}, {}, {}, {}], {} classes",
-        summary.output.display(),
-        summary.bytes,
-        summary.metadata.time_steps,
-        summary.metadata.channels,
-        summary.metadata.height,
-        summary.metadata.width,
-        summary.metadata.classes.len()
-    );
-    Ok(summary)
 }

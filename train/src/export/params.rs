@@ -1,10 +1,12 @@
 //! The exporter's view of a network's parameter tensors (Contract 3 names `param.<i>.<name>`,
-//! float32), read straight from a safetensors file so that export does not need candle.
+//! float32), read straight from a safetensors file so that export does not need candle, and found
+//! per layer through the same prefix the network builder gives each layer ([`LayerParams`]).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::ExportError;
+use crate::network::vars::{full_name, layer_prefix};
 
 /// A dense float32 tensor read from a safetensors file.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +31,67 @@ impl ParamTensor {
 
 /// Named parameter tensors (`param.<i>.<name>` → tensor).
 pub type ParamMap = HashMap<String, ParamTensor>;
+
+/// The tensors of one layer: the view of a [`ParamMap`] under the layer's prefix `param.<i>`
+/// (the prefix [`crate::network::vars::VarStore`] gives it when the network is built).
+pub struct LayerParams<'a> {
+    map: &'a ParamMap,
+    prefix: String,
+}
+
+impl<'a> LayerParams<'a> {
+    /// The tensors of layer `layer` (its position in the spec's layer list).
+    pub fn of(map: &'a ParamMap, layer: usize) -> Self {
+        LayerParams {
+            map,
+            prefix: layer_prefix(layer),
+        }
+    }
+
+    /// The full tensor name of `name` in this layer.
+    pub fn name(&self, name: &str) -> String {
+        full_name(&self.prefix, name)
+    }
+
+    /// The tensor `name`, if the checkpoint has it.
+    pub fn get(&self, name: &str) -> Option<&'a ParamTensor> {
+        self.map.get(&self.name(name))
+    }
+
+    /// The tensor `name`, which the network spec requires.
+    pub fn require(&self, name: &str) -> Result<&'a ParamTensor, ExportError> {
+        self.get(name)
+            .ok_or_else(|| ExportError::MissingTensor(self.name(name)))
+    }
+
+    /// The tensor `name` with exactly `shape`.
+    pub fn require_shaped(
+        &self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<&'a ParamTensor, ExportError> {
+        let tensor = self.require(name)?;
+        self.expect_shape(tensor, name, shape)?;
+        Ok(tensor)
+    }
+
+    /// Checks that `tensor` (this layer's `name`) has `shape`.
+    pub fn expect_shape(
+        &self,
+        tensor: &ParamTensor,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<(), ExportError> {
+        if tensor.shape != shape {
+            return Err(ExportError::Invalid(format!(
+                "{} has shape {:?}, the network spec implies {shape:?}",
+                self.name(name),
+                tensor.shape
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Reads every float32 tensor of a safetensors file (other dtypes, e.g. int64 labels, are skipped).
 pub fn read_safetensors(path: &Path) -> Result<ParamMap, ExportError> {

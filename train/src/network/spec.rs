@@ -118,9 +118,8 @@ pub struct NetSpec {
     pub layers: Vec<LayerSpec>,
 }
 
-/// Batch-norm flavour inserted after each convolution (`--bn_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Batch-norm flavour inserted after each convolution (`--bn_type`); serialised as its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BnType {
     Tdbn,
     Bntt,
@@ -138,6 +137,18 @@ impl std::str::FromStr for BnType {
         }
     }
 }
+
+impl std::fmt::Display for BnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BnType::Tdbn => "tdbn",
+            BnType::Bntt => "bntt",
+            BnType::None => "none",
+        })
+    }
+}
+
+dvs_frames::settings::serde_via_str!(BnType);
 
 /// The VGGSNN2 feature configuration: channel counts, `0` = 2×2 average pool.
 pub const VGGSNN2_CFG: &[usize] = &[64, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0];

@@ -1,7 +1,7 @@
 //! Fused BatchNorm training forward and backward (CPU custom op) for both BN variants:
 //! `tdbn` (one statistic group over the folded T·B batch) and `bntt` (one group per time step).
 //!
-//! Why: differentiated op by op ([`crate::norm`] before this op), BN builds about ten full-size
+//! Why: differentiated op by op ([`crate::layers::norm`] before this op), BN builds about ten full-size
 //! intermediates per layer in the forward (centred input, its square, broadcast products) and
 //! autograd adds a broadcast reduction plus a zero-filled accumulator for each of them in the
 //! backward; together they were a large part of candle's element-wise time in the VGGSNN2 step.
@@ -21,13 +21,13 @@
 //! Layout: input [N, C, H, W] contiguous, t-major (group g holds samples g·N/G .. (g+1)·N/G);
 //! γ and β are [G·C] in (g, c) order (stored [C] or [T, C]). The batch statistics (μ and the
 //! biased σ² per (g, c)) are handed back through [`BnBatchStats`] for the running-estimate update,
-//! which stays in [`crate::norm`]. Only a CPU kernel exists; other devices use the op-by-op path.
+//! which stays in [`crate::layers::norm`]. Only a CPU kernel exists; other devices use the op-by-op path.
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
+use crate::layers::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
 
 /// Batch statistics of one forward, per (group, channel) in (g, c) order.
 #[derive(Clone, Debug, Default)]
@@ -149,15 +149,16 @@ fn forward<F: Real>(
     (y, mean, var)
 }
 
-/// Backward: (dx, dγ, dβ) from the input, the saved statistics and dy.
+/// Backward: (dx, dγ, dβ) from the input, the saved statistics and dy; dx only when `need_dx`
+/// (the per-(g, c) sums that dγ and dβ need are computed either way, the full-size dx pass is
+/// skipped).
 fn backward<F: Real>(
     geo: Geometry,
     eps: f64,
     stats: &BnBatchStats,
-    x: &[F],
-    gamma: &[F],
-    dy: &[F],
-) -> (Vec<F>, Vec<F>, Vec<F>) {
+    (x, gamma, dy): (&[F], &[F], &[F]),
+    need_dx: bool,
+) -> (Option<Vec<F>>, Vec<F>, Vec<F>) {
     let n = geo.count() as f64;
     let mean_f: Vec<F> = stats.mean.iter().map(|&m| F::from_f64(m)).collect();
     let inv_std_f: Vec<F> = stats
@@ -192,6 +193,11 @@ fn backward<F: Real>(
             (s_dy, s_dyx)
         })
         .collect();
+    let d_gamma = sums.iter().map(|s| F::from_f64(s.1)).collect();
+    let d_beta = sums.iter().map(|s| F::from_f64(s.0)).collect();
+    if !need_dx {
+        return (None, d_gamma, d_beta);
+    }
     // dx = a·(dy − b − x̂·d) with a = γ·inv_std, b = Σdy/n, d = Σ(dy·x̂)/n.
     let coef: Vec<(F, F, F)> = sums
         .iter()
@@ -221,9 +227,7 @@ fn backward<F: Real>(
                 }
             }
         });
-    let d_gamma = sums.iter().map(|s| F::from_f64(s.1)).collect();
-    let d_beta = sums.iter().map(|s| F::from_f64(s.0)).collect();
-    (dx, d_gamma, d_beta)
+    (Some(dx), d_gamma, d_beta)
 }
 
 /// The custom op: training-mode BatchNorm over `groups` statistic groups.
@@ -276,7 +280,8 @@ impl FusedBatchNorm {
         x: &Tensor,
         gamma: &Tensor,
         grad_res: &Tensor,
-    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+        need_dx: bool,
+    ) -> candle_core::Result<(Option<Tensor>, Tensor, Tensor)> {
         let geo = self.geometry(x.shape(), gamma.elem_count())?;
         let stats = self.stats.lock().expect("fused-bn state poisoned").clone();
         if stats.mean.len() != geo.groups * geo.channels {
@@ -285,12 +290,13 @@ impl FusedBatchNorm {
         let (dx, dg, db) = with_tensor_slice::<F, _>(x, |xs| {
             with_tensor_slice::<F, _>(gamma, |gs| {
                 with_tensor_slice::<F, _>(grad_res, |dy| {
-                    Ok(backward(geo, self.eps, &stats, xs, gs, dy))
+                    Ok(backward(geo, self.eps, &stats, (xs, gs, dy), need_dx))
                 })
             })
         })?;
         Ok((
-            Tensor::from_vec(dx, x.shape(), &Device::Cpu)?,
+            dx.map(|dx| Tensor::from_vec(dx, x.shape(), &Device::Cpu))
+                .transpose()?,
             Tensor::from_vec(dg, gamma.shape(), &Device::Cpu)?,
             Tensor::from_vec(db, gamma.shape(), &Device::Cpu)?,
         ))
@@ -332,13 +338,14 @@ impl CustomOp3 for FusedBatchNorm {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // The full-size input gradient is only computed when something upstream needs it (the
+        // input is a variable or the result of one); dγ and dβ always are.
+        let need_dx = x.track_op();
         let (dx, dg, db) = match x.dtype() {
-            candle_core::DType::F32 => self.bwd_typed::<f32>(x, gamma, grad_res)?,
-            candle_core::DType::F64 => self.bwd_typed::<f64>(x, gamma, grad_res)?,
+            candle_core::DType::F32 => self.bwd_typed::<f32>(x, gamma, grad_res, need_dx)?,
+            candle_core::DType::F64 => self.bwd_typed::<f64>(x, gamma, grad_res, need_dx)?,
             dt => candle_core::bail!("fused-bn: unsupported dtype {dt:?}"),
         };
-        // Skip the full-size input gradient when nothing upstream needs it.
-        let dx = x.track_op().then_some(dx);
         Ok((dx, Some(dg), Some(db)))
     }
 }

@@ -4,7 +4,7 @@
 //! u ← sigmoid(d)·u + I_t, s_t = S(u − θ), u ← u·(1 − s_t) (hard reset, NOT detached), o_t = θ·s_t.
 //! The leak λ = sigmoid(d) is stored as the logit d; θ and d are optionally learnable.
 //!
-//! On the CPU the recurrence runs as one fused custom op ([`crate::fused_lif`]: one pass over T,
+//! On the CPU the recurrence runs as one fused custom op ([`crate::neuron::fused_lif`]: one pass over T,
 //! hand-written BPTT, only u_t and the mask kept for backward); on other devices (CUDA) it runs
 //! as the unfused per-step tensor loop below, which autograd differentiates.
 use std::sync::{Arc, Mutex};
@@ -12,8 +12,11 @@ use std::sync::{Arc, Mutex};
 use candle_core::{Tensor, Var};
 
 use crate::error::Result;
-use crate::fused_lif::{FusedLif, FusedLifConfig};
-use crate::spike::{ForwardCtx, NoisySpike};
+use crate::network::spec::NeuronSpec;
+use crate::network::vars::{ParamGroup, ParamInit, Vars};
+use crate::neuron::fused_lif::{FusedLif, FusedLifConfig};
+use crate::neuron::spike::{ForwardCtx, NoisySpike};
+use crate::neuron::surrogate::Surrogate;
 
 /// A scalar neuron parameter: learnable (shape [1]) or a fixed constant.
 #[derive(Clone, Debug)]
@@ -50,6 +53,34 @@ pub fn decay_logit(decay: f64) -> f32 {
 }
 
 impl Lif {
+    /// Name of the learnable decay logit d under the layer's prefix.
+    pub const DECAY: &'static str = "decay";
+    /// Name of the learnable threshold θ.
+    pub const THRESH: &'static str = "thresh";
+
+    /// The LIF layer at position `index` of the network, with the neuron block `neuron`: its
+    /// surrogate H_α ([`Surrogate::load`]) and, where learnable, d and θ (shape [1], Adam group)
+    /// are created through `vars`.
+    pub fn load(vars: &Vars, index: usize, time_steps: usize, neuron: &NeuronSpec) -> Result<Self> {
+        let surrogate = Surrogate::load(vars, neuron.surrogate, neuron.width, neuron.train_width)?;
+        let scalar = |name: &str, init: f64| {
+            vars.var(name, &[1], ParamInit::Const(init), ParamGroup::Neuron)
+                .map(NeuronParam::Learnable)
+        };
+        let decay = if neuron.train_decay {
+            scalar(Self::DECAY, f64::from(decay_logit(neuron.decay)))?
+        } else {
+            NeuronParam::Fixed(fixed_leak(neuron.decay))
+        };
+        let thresh = if neuron.train_thresh {
+            scalar(Self::THRESH, neuron.thresh)?
+        } else {
+            NeuronParam::Fixed(neuron.thresh)
+        };
+        let spike = NoisySpike::new(surrogate, neuron.noise_p, neuron.spike);
+        Ok(Lif::new(index, time_steps, spike, decay, thresh))
+    }
+
     /// A LIF layer. `decay` holds the logit d when learnable, the leak λ when fixed.
     pub fn new(
         index: usize,
@@ -114,23 +145,14 @@ impl Lif {
         let input = input.contiguous()?;
         let n = input.elem_count();
         let mix = self.spike.fused_mix(n, ctx)?;
-        let width = self.spike.surrogate().param().tensor();
-        let width_channels = width.elem_count();
-        let inner = match input.dims() {
-            [_, c, rest @ ..] if width_channels > 1 && *c == width_channels => {
-                rest.iter().product()
-            }
-            _ if width_channels == 1 => 1,
-            dims => {
-                return Err(crate::TrainError::Spec(format!(
-                    "LIF layer {}: {} surrogate widths do not match input dims {dims:?}",
-                    self.index, width_channels
-                )))
-            }
-        };
         let params = Tensor::cat(
             &[
-                width.flatten_all()?.to_dtype(input.dtype())?,
+                self.spike
+                    .surrogate()
+                    .param()
+                    .tensor()
+                    .reshape(1)?
+                    .to_dtype(input.dtype())?,
                 Self::param_tensor(&self.decay, &input)?,
                 Self::param_tensor(&self.thresh, &input)?,
             ],
@@ -139,8 +161,6 @@ impl Lif {
         let cfg = FusedLifConfig {
             time_steps: self.time_steps,
             surrogate: self.spike.surrogate().kind(),
-            width_channels,
-            inner,
             decay_is_logit: matches!(self.decay, NeuronParam::Learnable(_)),
             mix,
         };

@@ -18,7 +18,9 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::cpu_kernel::{storage_slice, with_tensor_slice as with_slice};
+use crate::error::Result;
+use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice as with_slice};
+use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// Fills one row (c, i, j) of the column matrix: for every sample n and output position
 /// (ho, wo), x[n, c, ho + i − p, wo + j − p] or 0 outside the input.
@@ -346,6 +348,46 @@ impl CustomOp2 for ConvOp {
 }
 
 impl Conv {
+    /// Name of the kernel [O, C, k, k] under the layer's prefix.
+    pub const WEIGHT: &'static str = "weight";
+    /// Name of the optional bias [O].
+    pub const BIAS: &'static str = "bias";
+
+    /// Creates the layer's parameters through `vars`: kernel [out, in_channels, k, k] ~ N(0, std²)
+    /// (weight decay), bias [out] = 0 when `bias` (no decay).
+    pub fn load(
+        vars: &Vars,
+        in_channels: usize,
+        out: usize,
+        kernel: usize,
+        padding: usize,
+        bias: bool,
+        init_std: f64,
+    ) -> Result<Self> {
+        let weight = vars.var(
+            Self::WEIGHT,
+            &[out, in_channels, kernel, kernel],
+            ParamInit::Normal { std: init_std },
+            ParamGroup::Weight,
+        )?;
+        let bias = bias
+            .then(|| {
+                vars.var(
+                    Self::BIAS,
+                    &[out],
+                    ParamInit::Const(0.0),
+                    ParamGroup::NoDecay,
+                )
+            })
+            .transpose()?;
+        Ok(Self::new(
+            weight.as_tensor().clone(),
+            bias.map(|b| b.as_tensor().clone()),
+            padding,
+        ))
+    }
+
+    /// Wraps an existing kernel [O, C, k, k] and optional bias [O].
     pub fn new(weight: Tensor, bias: Option<Tensor>, padding: usize) -> Self {
         Conv {
             weight,
@@ -354,6 +396,7 @@ impl Conv {
         }
     }
 
+    /// The kernel [O, C, k, k].
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }

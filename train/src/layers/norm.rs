@@ -3,14 +3,15 @@
 //! BatchNorm2d per time step. PyTorch semantics: momentum 0.1, eps 1e-5, biased batch variance
 //! for normalising, unbiased variance (n/(n−1)) for the running estimate.
 //!
-//! Training mode on the CPU runs as one fused custom op ([`crate::fused_bn`]: statistics,
+//! Training mode on the CPU runs as one fused custom op ([`crate::layers::fused_bn`]: statistics,
 //! normalisation and the closed-form backward); other devices, eval mode and
 //! [`BatchNorm::set_fused`]`(false)` use the op-by-op path below, which autograd differentiates.
 //! Both paths update the running estimates with the same tensor operations.
 use candle_core::{Tensor, Var, D};
 
 use crate::error::Result;
-use crate::fused_bn::batch_norm_train;
+use crate::layers::fused_bn::batch_norm_train;
+use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// BN momentum (PyTorch default).
 pub const BN_MOMENTUM: f64 = 0.1;
@@ -33,6 +34,36 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
+    /// Name of γ under the layer's prefix.
+    pub const WEIGHT: &'static str = "weight";
+    /// Name of β.
+    pub const BIAS: &'static str = "bias";
+    /// Name of the running mean (a buffer: saved, not optimised).
+    pub const RUNNING_MEAN: &'static str = "running_mean";
+    /// Name of the running variance (a buffer).
+    pub const RUNNING_VAR: &'static str = "running_var";
+
+    /// Creates the layer's parameters through `vars` for `channels` channels and `groups`
+    /// statistic groups (1 = tdbn, stored [C]; T = bntt, stored [T, C]): γ = 1, β = 0, running
+    /// mean 0, running variance 1.
+    pub fn load(vars: &Vars, channels: usize, groups: usize) -> Result<Self> {
+        let shape: Vec<usize> = if groups == 1 {
+            vec![channels]
+        } else {
+            vec![groups, channels]
+        };
+        let var = |name: &str, init: f64, group: ParamGroup| {
+            vars.var(name, &shape, ParamInit::Const(init), group)
+        };
+        Ok(BatchNorm::new(
+            var(Self::WEIGHT, 1.0, ParamGroup::NoDecay)?,
+            var(Self::BIAS, 0.0, ParamGroup::NoDecay)?,
+            var(Self::RUNNING_MEAN, 0.0, ParamGroup::Buffer)?,
+            var(Self::RUNNING_VAR, 1.0, ParamGroup::Buffer)?,
+            groups,
+        ))
+    }
+
     /// Wraps existing parameters; `groups` = 1 for tdbn, T for bntt.
     pub fn new(weight: Var, bias: Var, running_mean: Var, running_var: Var, groups: usize) -> Self {
         BatchNorm {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// One epoch's numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,8 +29,13 @@ pub struct EpochMetrics {
 }
 
 /// Writes the history as CSV and JSON (atomic).
-pub fn write(dir: &Path, history: &[EpochMetrics]) -> Result<()> {
-    crate::io::write_json_atomic(&dir.join("metrics.json"), &history)?;
+pub fn write_history(dir: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let json_path = dir.join("metrics.json");
+    let json = serde_json::to_string_pretty(history).map_err(|e| TrainError::Parse {
+        path: json_path.clone(),
+        reason: e.to_string(),
+    })?;
+    write(&json_path, json.as_bytes())?;
     let mut csv = String::from(
         "epoch,lr,noise_p,train_loss,train_accuracy,test_loss,test_accuracy,train_loader_wait_s,test_loader_wait_s,epoch_s",
     );
@@ -63,5 +68,9 @@ pub fn write(dir: &Path, history: &[EpochMetrics]) -> Result<()> {
         }
         csv.push('\n');
     }
-    crate::io::write_atomic(&dir.join("metrics.csv"), csv.as_bytes())
+    write(&dir.join("metrics.csv"), csv.as_bytes())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    dvs_frames::fsutil::atomic_write(path, bytes).map_err(|e| TrainError::io(path, e))
 }

@@ -6,7 +6,8 @@
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::error::Result;
-use crate::spec::SurrogateKind;
+use crate::network::spec::SurrogateKind;
+use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// The parameter of a surrogate: learnable or fixed.
 #[derive(Clone, Debug)]
@@ -36,6 +37,25 @@ pub struct Surrogate {
 }
 
 impl Surrogate {
+    /// Name of the stored parameter under the neuron layer's prefix.
+    pub const WIDTH: &'static str = "width";
+
+    /// The surrogate of one neuron layer: with `learnable`, its parameter `width` (shape [1],
+    /// Adam group) is created through `vars`, else it is a constant of the store's dtype.
+    pub fn load(vars: &Vars, kind: SurrogateKind, width: f64, learnable: bool) -> Result<Self> {
+        if !learnable {
+            return Self::fixed(kind, width, vars.dtype(), vars.device());
+        }
+        let stored = f64::from(Self::stored_param(kind, width));
+        let var = vars.var(
+            Self::WIDTH,
+            &[1],
+            ParamInit::Const(stored),
+            ParamGroup::Neuron,
+        )?;
+        Ok(Self::new(kind, SurrogateParam::Learnable(var)))
+    }
+
     /// The stored parameter for width w: a = ln(1/w) (rectangle) or k = 1/w (sigmoid), rounded
     /// to float32 exactly as the reference creates it.
     pub fn stored_param(kind: SurrogateKind, width: f64) -> f32 {

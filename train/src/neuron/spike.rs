@@ -10,9 +10,9 @@ use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
-use crate::fused_lif::SpikeMix;
-use crate::spec::SpikeMode;
-use crate::surrogate::{heaviside, Surrogate};
+use crate::network::spec::SpikeMode;
+use crate::neuron::fused_lif::SpikeMix;
+use crate::neuron::surrogate::{heaviside, Surrogate};
 
 /// Per-forward-pass context: training flag and the RNG that draws noise masks.
 pub struct ForwardCtx<'a> {

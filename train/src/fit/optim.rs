@@ -6,7 +6,35 @@ use std::collections::HashMap;
 
 use candle_core::{backprop::GradStore, Tensor, Var};
 
+use crate::config::TrainConfig;
 use crate::error::Result;
+use crate::network::model::Network;
+use crate::network::vars::ParamGroup;
+
+/// The two optimisers of the reference over the network's parameter groups: SGD (lr, momentum,
+/// weight decay on conv/linear weights only) and Adam (width_lr) on the LIF parameters; BN
+/// running statistics are not optimised.
+pub fn optimisers(net: &Network, cfg: &TrainConfig) -> (SgdMomentum, Adam) {
+    let mut sgd = Vec::new();
+    let mut adam = Vec::new();
+    for v in net.vars() {
+        let p = |wd: f64| OptParam {
+            name: v.name.clone(),
+            var: v.var.clone(),
+            weight_decay: wd,
+        };
+        match v.group {
+            ParamGroup::Weight => sgd.push(p(cfg.wd)),
+            ParamGroup::NoDecay => sgd.push(p(0.0)),
+            ParamGroup::Neuron => adam.push(p(0.0)),
+            ParamGroup::Buffer => {}
+        }
+    }
+    (
+        SgdMomentum::new(sgd, cfg.lr, cfg.momentum),
+        Adam::new(adam, cfg.width_lr),
+    )
+}
 
 /// One parameter handled by an optimiser.
 #[derive(Clone, Debug)]

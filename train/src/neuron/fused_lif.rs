@@ -2,7 +2,7 @@
 //! threshold, hybrid noisy spike, hard reset, θ·s output — in one pass, with a hand-written
 //! BPTT backward.
 //!
-//! Why: the unfused loop in [`crate::lif`] builds ~15 small element-wise tensors per step and
+//! Why: the unfused loop in [`crate::neuron::lif`] builds ~15 small element-wise tensors per step and
 //! layer and autograd keeps all of them until backward (the full-size VGGSNN2 step needed
 //! more than 15.8 GB). The fused op keeps only what backward needs: the pre-reset membrane u_t per step
 //! (same element type as the input) and the spike-mode mask (one byte per element and step).
@@ -19,17 +19,17 @@
 //! Gradient sums (width, decay, threshold) are accumulated in a different order than autograd
 //! does, so those agree to rounding, not bit for bit.
 //!
-//! Parameters travel as one small tensor `[α_0..α_{C−1}, d, θ]` (C = 1 for layer granularity,
-//! the channel count for channel granularity) built with `Tensor::cat`, so autograd routes the
-//! gradient back to whichever of them are variables. Only a CPU kernel exists; other devices use
-//! the unfused path (see [`crate::lif::Lif::forward`]).
+//! Parameters travel as one small tensor `[α, d, θ]` (one surrogate parameter per layer: the
+//! reference's "layer" granularity, the only one the network spec expresses) built with
+//! `Tensor::cat`, so autograd routes the gradient back to whichever of them are variables. Only a CPU kernel exists; other devices use
+//! the unfused path (see [`crate::neuron::lif::Lif::forward`]).
 use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
-use crate::spec::SurrogateKind;
+use crate::layers::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
+use crate::network::spec::SurrogateKind;
 
 /// How the spike value mixes the step Θ and the surrogate H (the noise state of one forward).
 #[derive(Clone, Debug)]
@@ -49,11 +49,6 @@ pub enum SpikeMix {
 pub struct FusedLifConfig {
     pub time_steps: usize,
     pub surrogate: SurrogateKind,
-    /// Number of width parameters: 1 (layer) or the channel count (channel granularity).
-    pub width_channels: usize,
-    /// Elements per channel within one sample (H·W for conv activations, 1 for features);
-    /// the channel of element j of a step is (j / inner) % width_channels.
-    pub inner: usize,
     /// `true`: the decay slot holds the logit d (λ = sigmoid(d)); `false`: it holds λ itself.
     pub decay_is_logit: bool,
     pub mix: SpikeMix,
@@ -73,7 +68,7 @@ fn sigmoid<F: Real>(v: F) -> F {
     F::ONE / ((-v).exp_() + F::ONE)
 }
 
-/// Per-channel constants of the surrogate: e^a (rectangle) or k (sigmoid).
+/// The constant of the surrogate: e^a (rectangle) or k (sigmoid).
 fn surrogate_scale<F: Real>(kind: SurrogateKind, param: F) -> F {
     match kind {
         SurrogateKind::Rectangle => param.exp_(),
@@ -81,7 +76,7 @@ fn surrogate_scale<F: Real>(kind: SurrogateKind, param: F) -> F {
     }
 }
 
-/// H(x) with scale c (= e^a or k), exactly as [`crate::surrogate::Surrogate::forward`] computes it.
+/// H(x) with scale c (= e^a or k), exactly as [`crate::neuron::surrogate::Surrogate::forward`] computes it.
 #[inline(always)]
 fn surrogate_value<F: Real>(kind: SurrogateKind, x: F, scale: F) -> F {
     match kind {
@@ -137,44 +132,30 @@ fn chunk_rows<F>(buf: &mut [F], n: usize) -> Vec<Vec<&mut [F]>> {
 
 /// Everything one kernel invocation needs to know about the parameters.
 struct Params<F> {
-    scales: Vec<F>,
+    /// e^a or k.
+    scale: F,
     leak: F,
     thresh: F,
 }
 
 impl FusedLifConfig {
     fn params<F: Real>(&self, raw: &[F]) -> candle_core::Result<Params<F>> {
-        let c = self.width_channels;
-        if raw.len() != c + 2 {
+        let &[width, decay, thresh] = raw else {
             candle_core::bail!(
-                "fused-lif: parameter pack has {} values, expected {} widths + decay + threshold",
-                raw.len(),
-                c
+                "fused-lif: parameter pack has {} values, expected width, decay and threshold",
+                raw.len()
             );
-        }
-        let scales = raw[..c]
-            .iter()
-            .map(|&a| surrogate_scale(self.surrogate, a))
-            .collect();
+        };
         let leak = if self.decay_is_logit {
-            sigmoid(raw[c])
+            sigmoid(decay)
         } else {
-            raw[c]
+            decay
         };
         Ok(Params {
-            scales,
+            scale: surrogate_scale(self.surrogate, width),
             leak,
-            thresh: raw[c + 1],
+            thresh,
         })
-    }
-
-    #[inline(always)]
-    fn channel(&self, j: usize) -> usize {
-        if self.width_channels == 1 {
-            0
-        } else {
-            (j / self.inner) % self.width_channels
-        }
     }
 
     /// s for element j of step t given x and the surrogate value h (computed lazily).
@@ -233,7 +214,7 @@ impl FusedLifConfig {
                             v[jj] * p.leak + inp[jj]
                         };
                         let x = u - p.thresh;
-                        let s = self.spike(x, p.scales[self.channel(j)], t * n + j);
+                        let s = self.spike(x, p.scale, t * n + j);
                         u_row[jj] = u;
                         v[jj] = u - u * s;
                         o_row[jj] = s * p.thresh;
@@ -246,7 +227,7 @@ impl FusedLifConfig {
         Ok((out, saved, sums.iter().sum()))
     }
 
-    /// Backward over all steps: returns (dL/dI [T·N], dL/d[α.., d, θ]).
+    /// Backward over all steps: returns (dL/dI [T·N], dL/d[α, d, θ]).
     fn backward<F: Real>(
         &self,
         saved: &[F],
@@ -256,22 +237,20 @@ impl FusedLifConfig {
         let t_steps = self.time_steps;
         let n = saved.len() / t_steps;
         let p = self.params(raw)?;
-        let c = self.width_channels;
         if n == 0 {
-            return Ok((Vec::new(), vec![F::ZERO; c + 2]));
+            return Ok((Vec::new(), vec![F::ZERO; 3]));
         }
         let train = !matches!(self.mix, SpikeMix::Eval);
         let mut grad_in = vec![F::ZERO; saved.len()];
         let g_chunks = chunk_rows(&mut grad_in, n);
-        // Per chunk: (Σ g·dH/dα per channel, Σ g_λ, Σ g_θ), accumulated in f64.
-        let partial: Vec<(Vec<f64>, f64, f64)> = g_chunks
+        // Per chunk: (Σ g·dH/dα, Σ g_λ, Σ g_θ), accumulated in f64.
+        let partial: Vec<(f64, f64, f64)> = g_chunks
             .into_par_iter()
             .enumerate()
             .map(|(k, mut g_rows)| {
                 let j0 = k * CHUNK;
                 let len = g_rows[0].len();
-                let mut g_width = vec![0f64; c];
-                let (mut g_leak, mut g_thresh) = (0f64, 0f64);
+                let (mut g_width, mut g_leak, mut g_thresh) = (0f64, 0f64, 0f64);
                 // g_u of step t+1 per element.
                 let mut g_u_next = vec![F::ZERO; len];
                 for t in (0..t_steps).rev() {
@@ -280,8 +259,7 @@ impl FusedLifConfig {
                     let g_row = &mut g_rows[t];
                     for jj in 0..len {
                         let j = j0 + jj;
-                        let ch = self.channel(j);
-                        let scale = p.scales[ch];
+                        let scale = p.scale;
                         let u = u_row[jj];
                         let x = u - p.thresh;
                         let s = self.spike(x, scale, t * n + j);
@@ -299,7 +277,7 @@ impl FusedLifConfig {
                         };
                         let g_x = g_s * hx;
                         let g_u = g_v * (F::ONE - s) + g_x;
-                        g_width[ch] += (g_s * ha).to_f64_();
+                        g_width += (g_s * ha).to_f64_();
                         g_thresh += (go_row[jj] * s - g_x).to_f64_();
                         if t > 0 {
                             let u_prev = saved[(t - 1) * n + j];
@@ -314,32 +292,24 @@ impl FusedLifConfig {
                 (g_width, g_leak, g_thresh)
             })
             .collect();
-        let mut g_width = vec![0f64; c];
-        let (mut g_leak, mut g_thresh) = (0f64, 0f64);
+        let (mut g_width, mut g_leak, mut g_thresh) = (0f64, 0f64, 0f64);
         for (w, l, th) in partial {
-            for (a, b) in g_width.iter_mut().zip(w) {
-                *a += b;
-            }
+            g_width += w;
             g_leak += l;
             g_thresh += th;
         }
-        let mut g_params = Vec::with_capacity(c + 2);
-        for (ch, g) in g_width.into_iter().enumerate() {
-            // Rectangle: dH/da = e^a·x on the ramp; the x-sum is scaled once per channel.
-            let g = match self.surrogate {
-                SurrogateKind::Rectangle => g * p.scales[ch].to_f64_(),
-                SurrogateKind::Sigmoid => g,
-            };
-            g_params.push(F::from_f64(g));
-        }
+        // Rectangle: dH/da = e^a·x on the ramp; the x-sum is scaled once.
+        let g_width = match self.surrogate {
+            SurrogateKind::Rectangle => g_width * p.scale.to_f64_(),
+            SurrogateKind::Sigmoid => g_width,
+        };
         let g_decay = if self.decay_is_logit {
             let l = p.leak.to_f64_();
             g_leak * l * (1.0 - l)
         } else {
             g_leak
         };
-        g_params.push(F::from_f64(g_decay));
-        g_params.push(F::from_f64(g_thresh));
+        let g_params = [g_width, g_decay, g_thresh].map(F::from_f64).to_vec();
         Ok((grad_in, g_params))
     }
 }
