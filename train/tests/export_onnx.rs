@@ -8,50 +8,44 @@
 //! - inconsistent checkpoints fail with messages that name the tensor.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 
-use asgl_train::config::{CheckpointConfig, TrainConfig};
+use asgl_train::checkpoint::CheckpointConfig;
+use asgl_train::config::TrainConfig;
 use asgl_train::export::proto::{
     tensor_proto::DataType, tensor_shape_proto::dimension::Value, type_proto, ValueInfoProto,
 };
 use asgl_train::export::{
     build_model, decode_model, encode_model, read_metadata, read_safetensors, ExportError,
-    ModelMetadata, ParamMap, INPUT_FRAMES, OPSET_VERSION, OUTPUT_MEAN, OUTPUT_PER_STEP,
+    ModelMetadata, ParamMap, ParamTensor, INPUT_FRAMES, OPSET_VERSION, OUTPUT_MEAN,
+    OUTPUT_PER_STEP,
 };
-use asgl_train::model::Network;
-use asgl_train::spec::{LayerSpec, NetSpec};
+use asgl_train::network::model::Network;
+use asgl_train::network::spec::{LayerSpec, NetSpec};
 use candle_core::{DType, Device};
+use dvs_fixtures::testing::golden::{GoldenSet, Mode};
 use dvs_frames::ValueTransform;
 
+/// Every eval-mode network case of the golden folder: name, spec and `param.*` tensors.
 fn golden_eval_cases() -> Vec<(String, NetSpec, ParamMap)> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/golden/asgl"
-    ));
-    assert!(dir.is_dir(), "golden folder {} missing", dir.display());
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let set = GoldenSet::load_default();
+    let out: Vec<_> = set
+        .cases_in(Mode::Eval)
+        .map(|case| {
+            let spec: NetSpec = serde_json::from_value(case.raw.clone()).unwrap();
+            let params: ParamMap = case
+                .tensors_with_prefix("param.")
+                .map(|(name, t)| {
+                    let tensor = ParamTensor::new(t.shape.clone(), t.data.clone()).unwrap();
+                    (name.to_string(), tensor)
+                })
+                .collect();
+            (case.name().to_string(), spec, params)
+        })
         .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for path in paths {
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        if json.get("layers").is_none() || json["mode"] != "eval" {
-            continue;
-        }
-        let spec: NetSpec = serde_json::from_value(json.clone()).unwrap();
-        let params = read_safetensors(&path.with_extension("safetensors")).unwrap();
-        out.push((json["name"].as_str().unwrap().to_string(), spec, params));
-    }
     assert!(
         !out.is_empty(),
         "no eval-mode golden case in {}",
-        dir.display()
+        set.dir.display()
     );
     out
 }

@@ -4,7 +4,7 @@
 //! the training output, the updated running mean and variance, and the gradients of the input,
 //! γ and β under a loss Σ y·r with random r (so dy is not constant). Eval mode after the update
 //! must agree as well (it reads the running estimates).
-use asgl_train::norm::BatchNorm;
+use asgl_train::layers::norm::BatchNorm;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -165,4 +165,45 @@ fn fused_bn_matches_op_by_op_f32_bntt() {
 #[test]
 fn fused_bn_single_element_groups() {
     compare((3, 1, 2, 1, 1), 3, DType::F64, 1e-10);
+}
+
+/// An input that needs no gradient (a plain tensor, not a variable or the result of one) gets
+/// none from the fused op, and γ/β get exactly the gradients they get when the input does.
+#[test]
+fn fused_bn_skips_the_input_gradient_when_nothing_needs_it() {
+    let dev = Device::Cpu;
+    let (t, b, c, h, w) = (3, 4, 5, 3, 2);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let x = Tensor::from_vec(
+        random(&mut rng, t * b * c * h * w, 1.0, 4.0),
+        (t * b, c, h, w),
+        &dev,
+    )
+    .unwrap();
+    let r = Tensor::from_vec(
+        random(&mut rng, t * b * c * h * w, -1.0, 1.0),
+        (t * b, c, h, w),
+        &dev,
+    )
+    .unwrap();
+    let grads_of = |input: &Tensor| {
+        let param = |v: f64| Var::from_tensor(&Tensor::full(v, c, &dev).unwrap()).unwrap();
+        let (gamma, beta) = (param(1.5), param(0.25));
+        let bn = BatchNorm::new(gamma.clone(), beta.clone(), param(0.0), param(1.0), 1);
+        let y = bn.forward(input, true).unwrap();
+        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let vec = |t: &Tensor| t.to_vec1::<f64>().unwrap();
+        (
+            grads.get(input).map(|g| g.dims().to_vec()),
+            vec(grads.get(gamma.as_tensor()).unwrap()),
+            vec(grads.get(beta.as_tensor()).unwrap()),
+        )
+    };
+    let (dx_plain, dgamma_plain, dbeta_plain) = grads_of(&x);
+    let x_var = Var::from_tensor(&x).unwrap();
+    let (dx_var, dgamma_var, dbeta_var) = grads_of(x_var.as_tensor());
+    assert_eq!(dx_plain, None, "no input gradient for a plain tensor");
+    assert_eq!(dx_var, Some(vec![t * b, c, h, w]));
+    assert_eq!(dgamma_plain, dgamma_var);
+    assert_eq!(dbeta_plain, dbeta_var);
 }

@@ -5,10 +5,11 @@
 //! (the mask stream and the floating-point operations are the same); every gradient (weights,
 //! widths, decay, threshold) must agree to rounding (the fused op sums parameter gradients in a
 //! different order). Eval mode is compared too.
-use asgl_train::loss::TetLoss;
-use asgl_train::model::{Network, ParamGroup};
-use asgl_train::spec::{LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
-use asgl_train::spike::ForwardCtx;
+use asgl_train::fit::loss::TetLoss;
+use asgl_train::network::model::Network;
+use asgl_train::network::spec::{LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
+use asgl_train::network::vars::ParamGroup;
+use asgl_train::neuron::spike::ForwardCtx;
 use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

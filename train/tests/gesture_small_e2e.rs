@@ -5,7 +5,7 @@
 //! p = 0.1, learnable widths) with a fixed seed. The best test accuracy over the epochs must be
 //! clearly above chance: at least three times 1/11.
 use asgl_train::config::TrainConfig;
-use asgl_train::trainer::{fit, FitOptions};
+use asgl_train::fit::{fit, FitOptions};
 use dvs_fixtures::{generate, FixtureSpec, Layout, Size};
 use dvs_ingest::config::OrientationChoice;
 use dvs_ingest::{CifarSplit, DatasetKind, IngestConfig, SplitBy};
@@ -41,7 +41,7 @@ fn small_vgg_learns_small_synthetic_gesture_above_chance() {
     assert_eq!(classes, 11);
     let cfg = TrainConfig {
         data: Some(data),
-        arch: "vgg:16,P,32,P".into(),
+        arch: "vgg:16,P,32,P".parse().unwrap(),
         num_epoch: EPOCHS,
         train_batch_size: 8,
         val_batch_size: 32,

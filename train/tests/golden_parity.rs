@@ -1,60 +1,32 @@
-//! Parity with the reference ASGL implementation: every `*.json` case in
-//! `../shared/golden/asgl/` (except `surrogates.json`, see `surrogates.rs`) is built, loaded,
+//! Parity with the reference ASGL implementation: every network case in `../shared/golden/asgl/`
+//! (found by content through `dvs_fixtures::testing::golden`; the surrogate tables are
+//! `surrogates.rs`'s) is built, loaded,
 //! run forward (and backward for train cases) and every `expect.*` tensor in its safetensors file
 //! (logits, loss, LIF outputs, gradients incl. widths, BN running statistics) is compared within the
 //! case's tolerance |got − want| ≤ atol + rtol·|want|.
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
-use asgl_train::loss::TetLoss;
-use asgl_train::model::Network;
-use asgl_train::spec::{LayerSpec, NetSpec, NeuronSpec};
-use asgl_train::spike::ForwardCtx;
+use asgl_train::fit::loss::TetLoss;
+use asgl_train::network::model::Network;
+use asgl_train::network::spec::NetSpec;
+use asgl_train::neuron::spike::ForwardCtx;
 use candle_core::{DType, Device, Tensor, Var};
+use dvs_fixtures::testing::golden::{GoldenCase, GoldenSet, GoldenTensor, Mode, Tolerance};
 use rand::SeedableRng;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/golden/asgl");
-
-#[derive(serde::Deserialize)]
-struct Tolerance {
-    rtol: f64,
-    atol: f64,
+fn tensor(t: &GoldenTensor<f32>) -> Tensor {
+    Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &Device::Cpu).expect("golden tensor")
 }
 
-#[derive(serde::Deserialize)]
-struct LossSpec {
-    kind: String,
-    lambda: f64,
-    means: f64,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    name: String,
-    time_steps: usize,
-    batch: usize,
-    input_shape: [usize; 3],
-    num_classes: usize,
-    neuron: NeuronSpec,
-    layers: Vec<LayerSpec>,
-    loss: LossSpec,
-    mode: String,
-    tolerance: Tolerance,
-}
-
-fn case_files() -> Vec<PathBuf> {
-    let dir = Path::new(GOLDEN);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("golden folder {} missing: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "json")
-                && p.file_name().is_some_and(|n| n != "surrogates.json")
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no golden cases in {}", dir.display());
-    files
+/// Every network case of the golden folder (at least one).
+fn network_cases() -> Vec<GoldenCase> {
+    let set = GoldenSet::load_default();
+    assert!(
+        !set.cases.is_empty(),
+        "no network case in {}",
+        set.dir.display()
+    );
+    set.cases
 }
 
 /// Compares `got` with `want`; returns (max abs error, max rel error, violations).
@@ -81,7 +53,7 @@ fn compare(got: &Tensor, want: &Tensor, tol: &Tolerance) -> (f64, f64, usize, us
         if b.abs() > 0.0 {
             max_rel = max_rel.max(d / b.abs());
         }
-        if d > tol.atol + tol.rtol * b.abs() || !a.is_finite() {
+        if !tol.allows(*a, *b) {
             bad += 1;
         }
     }
@@ -89,31 +61,23 @@ fn compare(got: &Tensor, want: &Tensor, tol: &Tolerance) -> (f64, f64, usize, us
 }
 
 /// Runs one case in `dtype`; returns the list of failures (empty = pass).
-fn run_case(path: &Path, dtype: DType) -> Vec<String> {
-    let case: Case = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+fn run_case(golden: &GoldenCase, dtype: DType) -> Vec<String> {
+    let case = &golden.spec;
     assert_eq!(case.loss.kind, "tet", "{}: unsupported loss", case.name);
-    let st = path.with_extension("safetensors");
-    let tensors: HashMap<String, Tensor> =
-        candle_core::safetensors::load(&st, &Device::Cpu).expect("golden safetensors");
-    let spec = NetSpec {
-        time_steps: case.time_steps,
-        input_shape: case.input_shape,
-        num_classes: case.num_classes,
-        neuron: case.neuron.clone(),
-        layers: case.layers.clone(),
-    };
+    let spec: NetSpec = serde_json::from_value(golden.raw.clone())
+        .unwrap_or_else(|e| panic!("{}: {e}", golden.path.display()));
+    let params: HashMap<String, Tensor> = golden
+        .tensors_with_prefix("param.")
+        .map(|(name, t)| (name.to_string(), tensor(t)))
+        .collect();
     let net = Network::new(spec, dtype, &Device::Cpu, 0).expect("build network");
-    net.load_tensors(&tensors, &st)
+    net.load_tensors(&params, &golden.tensors_path)
         .expect("load golden parameters");
-    let input = Var::from_tensor(&tensors["input"].to_dtype(dtype).unwrap()).unwrap();
+    let input = Var::from_tensor(&tensor(golden.tensor("input")).to_dtype(dtype).unwrap()).unwrap();
     assert_eq!(input.dims()[..2], [case.time_steps, case.batch]);
-    let labels = tensors["labels"].to_dtype(DType::U32).unwrap();
-    let train = match case.mode.as_str() {
-        "train" => true,
-        "eval" => false,
-        m => panic!("{}: unknown mode {m}", case.name),
-    };
+    let labels: Vec<u32> = golden.labels().iter().map(|&l| l as u32).collect();
+    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).unwrap();
+    let train = case.mode == Mode::Train;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let mut ctx = if train {
         ForwardCtx::train(&mut rng)
@@ -142,15 +106,10 @@ fn run_case(path: &Path, dtype: DType) -> Vec<String> {
             .var
             .clone()
     };
-    let mut keys: Vec<&String> = tensors
-        .keys()
-        .filter(|k| k.starts_with("expect."))
-        .collect();
-    keys.sort();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for key in keys {
-        let want = &tensors[key];
+    for (key, want) in golden.tensors_with_prefix("expect.") {
+        let want = tensor(want);
         let rest = &key["expect.".len()..];
         let got: Tensor = if rest == "logits" {
             logits.clone()
@@ -188,7 +147,7 @@ fn run_case(path: &Path, dtype: DType) -> Vec<String> {
                 want.dims()
             )
         });
-        let (max_abs, max_rel, bad, n) = compare(&got, want, &case.tolerance);
+        let (max_abs, max_rel, bad, n) = compare(&got, &want, &case.tolerance);
         checked += 1;
         eprintln!(
             "{:>20} {:?} {:<28} max_abs {:.3e} max_rel {:.3e} {}",
@@ -217,8 +176,8 @@ fn run_case(path: &Path, dtype: DType) -> Vec<String> {
 #[test]
 fn golden_cases_match_reference_in_f32() {
     let mut failures = Vec::new();
-    for path in case_files() {
-        failures.extend(run_case(&path, DType::F32));
+    for case in &network_cases() {
+        failures.extend(run_case(case, DType::F32));
     }
     assert!(
         failures.is_empty(),
@@ -230,8 +189,8 @@ fn golden_cases_match_reference_in_f32() {
 #[test]
 fn golden_cases_match_reference_in_f64() {
     let mut failures = Vec::new();
-    for path in case_files() {
-        failures.extend(run_case(&path, DType::F64));
+    for case in &network_cases() {
+        failures.extend(run_case(case, DType::F64));
     }
     assert!(
         failures.is_empty(),

@@ -1,8 +1,8 @@
 //! Statistics of the hybrid noisy spike for 0 < p < 1: the fraction of analog-mode elements is p,
 //! and the masks differ across time steps and across LIF layers.
-use asgl_train::model::{Layer, Network};
-use asgl_train::spec::{LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
-use asgl_train::spike::ForwardCtx;
+use asgl_train::network::model::{Layer, Network};
+use asgl_train::network::spec::{LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind};
+use asgl_train::neuron::spike::ForwardCtx;
 use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
 

@@ -1,18 +1,18 @@
 //! Exact resume: 2 epochs in one run and 1 epoch + `--resume` 1 epoch give bit-identical weights,
 //! optimiser state and metrics (except wall-clock fields).
-mod common;
 
 use asgl_train::config::TrainConfig;
-use asgl_train::trainer::{fit, FitOptions};
+use asgl_train::fit::{fit, FitOptions};
+use dvs_fixtures::testing::prepared::moving_blobs;
 
 #[test]
 fn interrupted_run_resumes_bit_identically() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    common::write_moving_blobs(&data, 3, 12, 24, 8, 5);
+    moving_blobs(&data, 3, 12, 24, 8, 5).unwrap();
     let cfg = TrainConfig {
         data: Some(data),
-        arch: "vgg:4,P".into(),
+        arch: "vgg:4,P".parse().unwrap(),
         num_epoch: 2,
         train_batch_size: 8,
         val_batch_size: 8,

@@ -1,64 +1,46 @@
-//! The surrogate table `../shared/golden/asgl/surrogates.json`: H, dH/dx and dH/dparam of every
-//! (surrogate, width) table are matched pointwise within the file's tolerance.
-use asgl_train::spec::SurrogateKind;
-use asgl_train::surrogate::{Surrogate, SurrogateParam};
+//! The surrogate tables of `../shared/golden/asgl` (every file holding `tables`, found by
+//! `dvs_fixtures::testing::golden`): H, dH/dx and dH/dparam of every (surrogate, width) table are
+//! matched pointwise within the file's tolerance.
+use asgl_train::network::spec::SurrogateKind;
+use asgl_train::neuron::surrogate::{Surrogate, SurrogateParam};
 use candle_core::{DType, Device, Tensor, Var};
-
-const TABLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/golden/asgl/surrogates.json"
-);
-
-#[derive(serde::Deserialize)]
-struct Tolerance {
-    rtol: f64,
-    atol: f64,
-}
-
-#[derive(serde::Deserialize)]
-struct Table {
-    surrogate: SurrogateKind,
-    width: f64,
-    param: f64,
-    x: Vec<f64>,
-    #[serde(rename = "H")]
-    h: Vec<f64>,
-    #[serde(rename = "dH_dx")]
-    dh_dx: Vec<f64>,
-    #[serde(rename = "dH_dparam")]
-    dh_dparam: Vec<f64>,
-}
-
-#[derive(serde::Deserialize)]
-struct File {
-    tolerance: Tolerance,
-    tables: Vec<Table>,
-}
+use dvs_fixtures::testing::golden::{GoldenSet, SurrogateTables, Tolerance};
 
 fn check(what: &str, got: &[f64], want: &[f64], x: &[f64], tol: &Tolerance) -> Vec<String> {
     got.iter()
         .zip(want)
         .zip(x)
-        .filter(|((g, w), _)| (*g - *w).abs() > tol.atol + tol.rtol * w.abs())
+        .filter(|((g, w), _)| !tol.allows(**g, **w))
         .map(|((g, w), x)| format!("{what} at x={x}: got {g}, want {w}"))
         .collect()
 }
 
 fn run(dtype: DType) -> Vec<String> {
-    let file: File = serde_json::from_str(
-        &std::fs::read_to_string(TABLE).unwrap_or_else(|e| panic!("{TABLE}: {e}")),
-    )
-    .unwrap();
-    assert!(!file.tables.is_empty());
+    let set = GoldenSet::load_default();
+    assert!(
+        set.surrogate_tables.iter().any(|f| !f.tables.is_empty()),
+        "no surrogate table in {}",
+        set.dir.display()
+    );
+    let mut failures = Vec::new();
+    for file in &set.surrogate_tables {
+        failures.extend(run_file(file, dtype));
+    }
+    failures
+}
+
+fn run_file(file: &SurrogateTables, dtype: DType) -> Vec<String> {
     let mut failures = Vec::new();
     for t in &file.tables {
+        let kind: SurrogateKind = serde_json::from_value(t.surrogate.clone().into())
+            .unwrap_or_else(|e| panic!("{}: surrogate {}: {e}", file.path.display(), t.surrogate));
         let n = t.x.len();
         // The stored parameter is the float32 rounding of the width's parameter.
         assert_eq!(
-            Surrogate::stored_param(t.surrogate, t.width) as f64,
+            Surrogate::stored_param(kind, t.width) as f64,
             t.param,
             "{:?} w={}",
-            t.surrogate,
+            kind,
             t.width
         );
         let x = Var::from_tensor(
@@ -76,11 +58,11 @@ fn run(dtype: DType) -> Vec<String> {
                 .unwrap(),
         )
         .unwrap();
-        let s = Surrogate::new(t.surrogate, SurrogateParam::Learnable(p.clone()));
+        let s = Surrogate::new(kind, SurrogateParam::Learnable(p.clone()));
         let h = s.forward(x.as_tensor()).unwrap();
         let grads = h.sum_all().unwrap().backward().unwrap();
         let v = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
-        let tag = format!("{:?} w={} {dtype:?}", t.surrogate, t.width);
+        let tag = format!("{:?} w={} {dtype:?}", kind, t.width);
         failures.extend(check(
             &format!("{tag} H"),
             &v(&h),

@@ -1,19 +1,19 @@
 //! End-to-end learning: a small VGG SNN trained with the reference recipe (TET, SGD + Adam,
 //! hybrid noisy spikes with p = 0.1, learnable widths) on a synthetic 4-class moving-blob DVS set
 //! reaches clearly above chance (25 %) with a fixed seed; metrics, plots and checkpoints exist.
-mod common;
 
 use asgl_train::config::TrainConfig;
-use asgl_train::trainer::{fit, FitOptions};
+use asgl_train::fit::{fit, FitOptions};
+use dvs_fixtures::testing::prepared::moving_blobs;
 
 #[test]
 fn small_vgg_learns_moving_blobs_above_chance() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    common::write_moving_blobs(&data, 4, 16, 96, 48, 11);
+    moving_blobs(&data, 4, 16, 96, 48, 11).unwrap();
     let cfg = TrainConfig {
         data: Some(data),
-        arch: "vgg:8,P,16,P".into(),
+        arch: "vgg:8,P,16,P".parse().unwrap(),
         num_epoch: 8,
         train_batch_size: 16,
         val_batch_size: 16,
