@@ -18,8 +18,8 @@ pub enum InspectError {
     /// dataset.json or a shard.
     #[error(transparent)]
     Frames(#[from] dvs_frames::FrameError),
-    /// manifest.parquet.
-    #[error("manifest.parquet: {0}")]
+    /// manifest.parquet (the polars error is the source, not repeated here).
+    #[error("cannot read manifest.parquet")]
     Manifest(#[from] PolarsError),
     /// Anything else.
     #[error("{0}")]
