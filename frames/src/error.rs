@@ -9,12 +9,12 @@ pub type Result<T, E = FrameError> = std::result::Result<T, E>;
 /// Everything that can go wrong while writing, reading or loading frames.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// An operating-system level failure on `path`.
-    #[error("{path}: I/O error: {source}", path = .path.display())]
+    /// An operating-system level failure on `path`. The I/O error is part of the message and
+    /// deliberately not returned by `source()`, so that no error chain prints it twice.
+    #[error("{path}: I/O error: {error}", path = .path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file does not start with the shard magic number: it is not a shard at all.
     #[error("{path}: bad magic {found:02x?} at byte 0, not a dvs-frames shard", path = .path.display())]
@@ -77,7 +77,7 @@ impl FrameError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         FrameError::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }
@@ -87,9 +87,9 @@ impl FrameError {
     /// the same kind and message, since `std::io::Error` is not `Clone`).
     pub fn duplicate(&self) -> FrameError {
         match self {
-            FrameError::Io { path, source } => FrameError::Io {
+            FrameError::Io { path, error } => FrameError::Io {
                 path: path.clone(),
-                source: std::io::Error::new(source.kind(), source.to_string()),
+                error: std::io::Error::new(error.kind(), error.to_string()),
             },
             FrameError::BadMagic { path, found } => FrameError::BadMagic {
                 path: path.clone(),
