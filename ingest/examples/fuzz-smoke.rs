@@ -12,6 +12,11 @@
 //! AEDAT 4 compression) plus every file under `shared/fixtures/events` of a
 //! matching format. A failing input is written to `fuzz-smoke-failure-<target>.bin`.
 
+/// The fuzz-target bodies, compiled from the fuzz crate's source (that crate stays outside the
+/// workspace; see `ingest/fuzz/Cargo.toml`).
+#[path = "../fuzz/src/lib.rs"]
+mod dvs_decode_fuzz;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};

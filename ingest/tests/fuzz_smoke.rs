@@ -4,6 +4,12 @@
 //! long run is `--example fuzz-smoke`; the coverage-guided one is
 //! `cargo +nightly fuzz` in `ingest/fuzz`.
 
+/// The fuzz-target bodies, compiled from the fuzz crate's source (that crate stays outside the
+/// workspace; see `ingest/fuzz/Cargo.toml`).
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod dvs_decode_fuzz;
+
 use dvs_decode::Format;
 use dvs_decode_fuzz::{check_stream, mutate};
 use dvs_fixtures::aedat4::PacketCompression;

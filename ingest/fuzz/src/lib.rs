@@ -1,8 +1,9 @@
 //! The bodies of the `cargo fuzz` targets (`fuzz_targets/*.rs`) and a seeded,
 //! dependency-free byte mutator, so that the same checks also run on stable
 //! Rust as a bounded smoke run (dvs-ingest's `tests/fuzz_smoke.rs` and
-//! `cargo run --release -p dvs-ingest --example fuzz-smoke`, which build their
-//! seed files with the dvs-fixtures encoders).
+//! `cargo run --release -p dvs-ingest --example fuzz-smoke`, which compile this
+//! file as a module and build their seed files with the dvs-fixtures encoders).
+//! It depends on nothing but `dvs_decode` and `std`.
 //!
 //! Each `check_*` function must never panic on any input: it decodes the
 //! bytes and asserts the decoder contract (events of equal column lengths, or
