@@ -2,7 +2,7 @@
 //! `kill -9` — only ever sees the old file or the complete new one.
 //!
 //! Every binary and library of the workspace writes its outputs through [`atomic_write`] or
-//! [`atomic_write_with`]. A file is first written to a temporary sibling named
+//! [`atomic_write_with`] ([`commit_temp`] where a C library must write the file by name). A file is first written to a temporary sibling named
 //! `.<name>.tmp-<pid>` (see [`temp_path`]), then renamed over the target.
 //!
 //! # Fsync policy
@@ -90,6 +90,20 @@ pub fn atomic_write_with(
         sync_dir(parent_dir(path))?;
     }
     Ok(())
+}
+
+/// Commits a file that another library wrote to [`temp_path`]`(path)` itself (libhdf5 writes
+/// its files by name): fsync, rename over `path`, fsync of the directory. On failure the
+/// temporary file is removed and `path` is untouched.
+pub fn commit_temp(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let result = File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    result?;
+    sync_dir(parent_dir(path))
 }
 
 /// Fsyncs a directory so that a rename inside it survives a crash (a no-op where directories
