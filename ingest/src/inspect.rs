@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use dvs_frames::{DatasetInfo, ShardReader};
-use polars::prelude::*;
 
+use crate::manifest::ManifestRow;
 use crate::report::ErrorsReport;
 
 /// An inspect failure.
@@ -18,33 +18,12 @@ pub enum InspectError {
     /// dataset.json or a shard.
     #[error(transparent)]
     Frames(#[from] dvs_frames::FrameError),
-    /// manifest.parquet (the polars error is the source, not repeated here).
-    #[error("cannot read manifest.parquet")]
-    Manifest(#[from] PolarsError),
+    /// manifest.parquet (the error names the file).
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
     /// Anything else.
     #[error("{0}")]
     Other(String),
-}
-
-struct Values<T> {
-    values: Vec<T>,
-}
-
-fn strings(df: &DataFrame, name: &str) -> Result<Values<String>, InspectError> {
-    let c = df.column(name)?.str()?;
-    Ok(Values {
-        values: (0..c.len())
-            .map(|i| c.get(i).unwrap_or_default().to_string())
-            .collect(),
-    })
-}
-
-fn numbers(df: &DataFrame, name: &str) -> Result<Values<f64>, InspectError> {
-    let c = df.column(name)?.cast(&DataType::Float64)?;
-    let c = c.f64()?;
-    Ok(Values {
-        values: (0..c.len()).map(|i| c.get(i).unwrap_or(f64::NAN)).collect(),
-    })
 }
 
 fn summary(values: &[f64]) -> String {
@@ -60,7 +39,7 @@ fn summary(values: &[f64]) -> String {
 /// Human-readable statistics of the dataset in `dir`.
 pub fn stats(dir: &Path) -> Result<String, InspectError> {
     let info = DatasetInfo::read(dir)?;
-    let df = crate::manifest::read(dir)?;
+    let manifest = crate::manifest::read(dir)?;
     let mut s = String::new();
     let _ = writeln!(s, "dataset      {}", dir.display());
     let _ = writeln!(s, "kind         {}", info.kind);
@@ -71,15 +50,10 @@ pub fn stats(dir: &Path) -> Result<String, InspectError> {
     );
     let _ = writeln!(s, "params_hash  {}", info.params_hash);
     let _ = writeln!(s, "params       {}", info.params);
-    let split = strings(&df, "split")?;
-    let class = strings(&df, "class_name")?;
-    let events = numbers(&df, "event_count")?;
-    let dropped = numbers(&df, "events_dropped")?;
-    let t_start = numbers(&df, "t_start")?;
-    let t_end = numbers(&df, "t_end")?;
     for (name, split_info) in &info.splits {
-        let rows: Vec<usize> = (0..split.values.len())
-            .filter(|&i| &split.values[i] == name)
+        let rows: Vec<&ManifestRow> = manifest
+            .iter()
+            .filter(|r| r.meta.split.as_str() == name)
             .collect();
         let _ = writeln!(
             s,
@@ -88,29 +62,30 @@ pub fn stats(dir: &Path) -> Result<String, InspectError> {
             split_info.shards.len()
         );
         let mut per_class: BTreeMap<usize, (String, usize)> = BTreeMap::new();
-        for &i in &rows {
+        for r in &rows {
+            let class = &r.meta.class_name;
             let label = info
                 .classes
                 .iter()
-                .position(|c| *c == class.values[i])
+                .position(|c| c == class)
                 .unwrap_or(usize::MAX);
             per_class
                 .entry(label)
-                .or_insert_with(|| (class.values[i].clone(), 0))
+                .or_insert_with(|| (class.clone(), 0))
                 .1 += 1;
         }
         for (label, (cname, n)) in &per_class {
             let _ = writeln!(s, "  {label:>3} {cname:<28} {n}");
         }
-        let ev: Vec<f64> = rows.iter().map(|&i| events.values[i]).collect();
+        let ev: Vec<f64> = rows.iter().map(|r| r.meta.event_count as f64).collect();
         let dur: Vec<f64> = rows
             .iter()
-            .map(|&i| (t_end.values[i] - t_start.values[i]) / 1000.0)
+            .map(|r| (r.meta.t_end - r.meta.t_start) as f64 / 1000.0)
             .collect();
-        let dropped_total: f64 = rows.iter().map(|&i| dropped.values[i]).sum();
+        let dropped_total: u64 = rows.iter().map(|r| r.meta.events_dropped).sum();
         let _ = writeln!(s, "  events per sample   {}", summary(&ev));
         let _ = writeln!(s, "  duration (ms)       {}", summary(&dur));
-        let _ = writeln!(s, "  events not in any frame: {dropped_total:.0}");
+        let _ = writeln!(s, "  events not in any frame: {dropped_total}");
     }
     match ErrorsReport::read(dir) {
         Ok(report) => {
@@ -136,16 +111,14 @@ pub fn stats(dir: &Path) -> Result<String, InspectError> {
 
 /// Location of manifest row `index`: (sample id, shard path, record index).
 pub fn locate_sample(dir: &Path, index: usize) -> Result<(String, PathBuf, usize), InspectError> {
-    let df = crate::manifest::read(dir)?;
-    if index >= df.height() {
-        return Err(InspectError::Other(format!(
+    let manifest = crate::manifest::read(dir)?;
+    let row = manifest.get(index).ok_or_else(|| {
+        InspectError::Other(format!(
             "sample {index} out of range: the dataset has {} samples",
-            df.height()
-        )));
-    }
-    let id = strings(&df, "sample_id")?.values[index].clone();
-    let shard = strings(&df, "shard")?.values[index].clone();
-    let record = numbers(&df, "record")?.values[index] as usize;
+            manifest.len()
+        ))
+    })?;
+    let (id, shard, record) = (row.meta.sample_id.clone(), &row.shard, row.record as usize);
     Ok((id, dir.join(shard), record))
 }
 

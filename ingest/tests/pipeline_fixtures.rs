@@ -17,17 +17,14 @@ use dvs_ingest::DatasetKind;
 
 /// Manifest row of a prepared dataset, by sample id.
 fn manifest_rows(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
-    let df = dvs_ingest::manifest::read(dir).expect("manifest.parquet opens in polars");
+    let manifest = dvs_ingest::manifest::read(dir).expect("manifest.parquet reads");
     let mut rows = BTreeMap::new();
-    for i in 0..df.height() {
-        let mut row = BTreeMap::new();
-        for col in df.columns() {
-            let v = col.get(i).unwrap();
-            row.insert(
-                col.name().to_string(),
-                v.to_string().trim_matches('"').to_string(),
-            );
-        }
+    for r in manifest {
+        let row: BTreeMap<String, String> = r
+            .cells()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect();
         rows.insert(row["sample_id"].clone(), row);
     }
     rows
