@@ -679,7 +679,7 @@ extern "C" {
 /// Returns the decompressed length, or `None` for a malformed block or one
 /// that does not fit in `out`.
 ///
-/// liblz4 (C, via `lz4-sys`, already linked for polars' parquet) replaced
+/// liblz4 (C, via `lz4-sys`) replaced
 /// `lz4_flex`'s safe decoder here: it is several times faster on event
 /// payloads and keeps the same guarantee on malicious input.
 fn lz4_block_into(block: &[u8], out: &mut [u8], dict: &[u8]) -> Option<usize> {
