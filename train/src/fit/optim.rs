@@ -45,6 +45,17 @@ pub struct OptParam {
     pub weight_decay: f64,
 }
 
+impl OptParam {
+    /// The gradient with this parameter's L2 decay added: g + wd·w (g itself when wd = 0).
+    fn decayed(&self, g: &Tensor, w: &Tensor) -> Result<Tensor> {
+        Ok(if self.weight_decay != 0.0 {
+            g.add(&w.affine(self.weight_decay, 0.0)?)?
+        } else {
+            g.clone()
+        })
+    }
+}
+
 /// SGD with momentum: b ← μ·b + (g + wd·w) (b = g + wd·w on the first step); w ← w − lr·b.
 #[derive(Debug)]
 pub struct SgdMomentum {
@@ -79,11 +90,7 @@ impl SgdMomentum {
                 continue;
             };
             let w = p.var.as_tensor().detach();
-            let g = if p.weight_decay != 0.0 {
-                g.add(&w.affine(p.weight_decay, 0.0)?)?
-            } else {
-                g.clone()
-            };
+            let g = p.decayed(g, &w)?;
             let buf = match self.buffers.get(&p.name) {
                 Some(b) if self.momentum != 0.0 => b.affine(self.momentum, 0.0)?.add(&g)?,
                 _ => g,
@@ -152,11 +159,7 @@ impl Adam {
                 continue;
             };
             let w = p.var.as_tensor().detach();
-            let g = if p.weight_decay != 0.0 {
-                g.add(&w.affine(p.weight_decay, 0.0)?)?
-            } else {
-                g.clone()
-            };
+            let g = p.decayed(g, &w)?;
             let m = match self.m.get(&p.name) {
                 Some(m) => m
                     .affine(self.beta1, 0.0)?
