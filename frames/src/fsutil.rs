@@ -2,7 +2,8 @@
 //! `kill -9` — only ever sees the old file or the complete new one.
 //!
 //! Every binary and library of the workspace writes its outputs through [`atomic_write`] or
-//! [`atomic_write_with`] ([`commit_temp`] where a C library must write the file by name). A file is first written to a temporary sibling named
+//! [`atomic_write_with`] ([`commit_temp`] where a long-lived writer or a C library writes the
+//! temporary file itself). A file is first written to a temporary sibling named
 //! `.<name>.tmp-<pid>` (see [`temp_path`]), then renamed over the target.
 //!
 //! # Fsync policy
@@ -92,8 +93,8 @@ pub fn atomic_write_with(
     Ok(())
 }
 
-/// Commits a file that another library wrote to [`temp_path`]`(path)` itself (libhdf5 writes
-/// its files by name): fsync, rename over `path`, fsync of the directory. On failure the
+/// Commits a file that was written to [`temp_path`]`(path)` by a writer that must own the file
+/// for a long time (the shard writer) or by a C library that writes by name (libhdf5): fsync, rename over `path`, fsync of the directory. On failure the
 /// temporary file is removed and `path` is untouched.
 pub fn commit_temp(tmp: &Path, path: &Path) -> std::io::Result<()> {
     let result = File::open(tmp)

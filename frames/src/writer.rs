@@ -371,12 +371,9 @@ impl ShardSetWriter {
             .file
             .write_all(&format::encode_footer(&footer))
             .map_err(io)?;
-        let file = shard.file.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        std::fs::rename(&shard.tmp_path, &shard.final_path)
+        drop(shard.file.into_inner().map_err(|e| io(e.into_error()))?);
+        crate::fsutil::commit_temp(&shard.tmp_path, &shard.final_path)
             .map_err(|e| FrameError::io(&shard.final_path, e))?;
-        crate::fsutil::sync_dir(&self.dir).map_err(|e| FrameError::io(&self.dir, e))?;
         let bytes = footer.index_offset + footer.index_len + format::FOOTER_LEN as u64;
         self.finished.push(ShardSummary {
             file: shard.name,
