@@ -28,7 +28,7 @@ use dvs_decode::Format;
 use dvs_decode_fuzz::{check_hdf5, check_stream, mutate};
 use dvs_fixtures::aedat4::{PacketCompression, Trigger};
 use dvs_fixtures::rng::SplitMix64;
-use dvs_fixtures::{aedat2, aedat31, aedat4, noise};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy};
 
 /// Largest single allocation request since the last reset.
 static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
@@ -144,6 +144,23 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
     ] {
         aedat4.push(aedat4::encode_stream(compression, &events, 700, &triggers));
     }
+    let nmnist: Vec<_> = short_times
+        .iter()
+        .map(|e| dvs_fixtures::Event {
+            x: e.x % 34,
+            y: e.y % 34,
+            ..*e
+        })
+        .collect();
+    let atis_bin = vec![atis::encode(&nmnist, &[0, 700, 700, 2999])];
+    let mut npy_seeds: Vec<Vec<u8>> = npy::NpyLayout::catalogue()
+        .iter()
+        .map(|layout| npy::encode(&nmnist[..500], layout))
+        .collect();
+    npy_seeds.push(npy::encode(
+        &nmnist[..500],
+        &npy::NpyLayout::plain("<i4", ['x', 'y', 'p', 't']),
+    ));
     let mut hdf5 = Vec::new();
     for path in fixtures {
         let Ok(bytes) = std::fs::read(path) else {
@@ -154,13 +171,16 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
             Some(Format::Aedat31) => aedat31.push(bytes),
             Some(Format::Aedat4) => aedat4.push(bytes),
             Some(Format::Hdf5) => hdf5.push(bytes),
-            None => {}
+            // Other formats' seeds are synthetic only.
+            _ => {}
         }
     }
     vec![
         ("aedat2", Some(Format::Aedat2), aedat2),
         ("aedat31", Some(Format::Aedat31), aedat31),
         ("aedat4", Some(Format::Aedat4), aedat4),
+        ("atis_bin", Some(Format::AtisBin), atis_bin),
+        ("npy", Some(Format::Npy), npy_seeds),
         ("hdf5", None, hdf5),
     ]
 }

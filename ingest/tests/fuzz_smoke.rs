@@ -14,7 +14,7 @@ use dvs_decode::Format;
 use dvs_decode_fuzz::{check_stream, mutate};
 use dvs_fixtures::aedat4::PacketCompression;
 use dvs_fixtures::rng::SplitMix64;
-use dvs_fixtures::{aedat2, aedat31, aedat4, noise};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy};
 
 #[test]
 fn mutated_inputs_never_panic_in_any_stream_decoder() {
@@ -27,7 +27,17 @@ fn mutated_inputs_never_panic_in_any_stream_decoder() {
             timestamp: aedat2::timestamp(events[i].t),
         })
         .collect();
-    let cases: Vec<(Format, Vec<u8>)> = vec![
+    // N-MNIST coordinates (34×34, the ATIS default sensor).
+    let events: Vec<_> = events
+        .into_iter()
+        .map(|e| dvs_fixtures::Event {
+            x: e.x % 34,
+            y: e.y % 34,
+            ..e
+        })
+        .collect();
+    let mut cases: Vec<(Format, Vec<u8>)> = vec![
+        (Format::AtisBin, atis::encode(&events, &[0, 100, 100])),
         (Format::Aedat2, aedat2::encode("seed", &events, &externals)),
         (Format::Aedat31, aedat31::encode_stream("seed", &events, 64)),
         (
@@ -39,6 +49,9 @@ fn mutated_inputs_never_panic_in_any_stream_decoder() {
             aedat4::encode_stream(PacketCompression::Zstd, &events, 100, &[]),
         ),
     ];
+    for layout in npy::NpyLayout::catalogue() {
+        cases.push((Format::Npy, npy::encode(&events, &layout)));
+    }
     let mut rng = SplitMix64::new(11);
     for (format, seed) in &cases {
         // The unmutated seed decodes completely.

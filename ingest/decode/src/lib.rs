@@ -20,12 +20,16 @@
 pub mod aedat2;
 pub mod aedat31;
 pub mod aedat4;
+pub mod atis_bin;
 pub mod hdf5_decolle;
+pub mod npy;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use atis_bin::AtisSensor;
 pub use hdf5_decolle::{read_hdf5_samples, Hdf5Sample};
+pub use npy::{NpyColumns, TimeUnit};
 
 /// Structure-of-arrays events in file order (never re-sorted).
 ///
@@ -170,6 +174,10 @@ pub enum Format {
     Aedat4,
     /// HDF5 in the DECOLLE / torchneuromorphic layout (pre-cut samples).
     Hdf5,
+    /// ATIS binary, 5-byte records (N-MNIST, N-Caltech101 `.bin`).
+    AtisBin,
+    /// numpy `.npy` event array (structured t/x/y/p, or plain (N, 4) with stated columns).
+    Npy,
 }
 
 /// HDF5 files start with this 8-byte signature.
@@ -194,6 +202,9 @@ impl Format {
         if head.starts_with(HDF5_SIGNATURE) {
             return Some(Format::Hdf5);
         }
+        if head.starts_with(npy::MAGIC) {
+            return Some(Format::Npy);
+        }
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -201,6 +212,8 @@ impl Format {
         match ext.as_deref() {
             Some("aedat4") => Some(Format::Aedat4),
             Some("h5") | Some("hdf5") => Some(Format::Hdf5),
+            // Headerless: the extension is all there is (N-MNIST / N-Caltech101 naming).
+            Some("bin") => Some(Format::AtisBin),
             _ => None,
         }
     }
@@ -237,6 +250,8 @@ impl Format {
             Format::Aedat31 => "AEDAT 3.1",
             Format::Aedat4 => "AEDAT 4.0",
             Format::Hdf5 => "HDF5",
+            Format::AtisBin => "ATIS binary",
+            Format::Npy => "numpy .npy",
         }
     }
 }
@@ -295,6 +310,12 @@ pub struct DecodeOptions {
     pub keep_invalid: bool,
     /// AEDAT 3.1: what a `TIMESTAMP_RESET` special event does.
     pub timestamp_reset: TimestampResetPolicy,
+    /// ATIS `.bin`: the sensor coordinates are checked against (default N-MNIST 34×34).
+    pub atis_sensor: AtisSensor,
+    /// `.npy`: the unit of the stored `t` values (default µs).
+    pub npy_time_unit: TimeUnit,
+    /// `.npy`: the column order of a plain `(N, 4)` array (default: refuse it).
+    pub npy_columns: NpyColumns,
 }
 
 /// Broad class of a [`DecodeError`], for callers that branch on it.
@@ -415,6 +436,8 @@ pub fn open_bytes<'a, B: AsRef<[u8]> + 'a>(
         Format::Aedat2 => Box::new(aedat2::Aedat2Reader::new(name, bytes, options)?),
         Format::Aedat31 => Box::new(aedat31::Aedat31Reader::new(name, bytes, options)?),
         Format::Aedat4 => Box::new(aedat4::Aedat4Reader::new(name, bytes, options)?),
+        Format::AtisBin => Box::new(atis_bin::AtisReader::new(name, bytes, options)?),
+        Format::Npy => Box::new(npy::NpyReader::new(name, bytes, options)?),
         Format::Hdf5 => return Err(hdf5_not_a_stream(name)),
     })
 }

@@ -13,7 +13,8 @@
 use std::path::Path;
 
 use dvs_decode::{
-    read_all_bytes, read_hdf5_samples, DecodeOptions, Format, Orientation, TimestampResetPolicy,
+    read_all_bytes, read_hdf5_samples, AtisSensor, DecodeOptions, Format, NpyColumns, Orientation,
+    TimeUnit, TimestampResetPolicy,
 };
 
 /// Decoder options chosen by the first input byte (both orientations, both
@@ -30,6 +31,25 @@ pub fn options_from_mode(mode: u8) -> DecodeOptions {
             0 => TimestampResetPolicy::Continue,
             1 => TimestampResetPolicy::AsStored,
             _ => TimestampResetPolicy::Error,
+        },
+        // ATIS sensors and npy unit / column orders, from the high bits.
+        atis_sensor: match mode >> 6 {
+            0 => AtisSensor::NMnist,
+            1 => AtisSensor::FormatBounds,
+            _ => AtisSensor::Declared {
+                width: 128,
+                height: 128,
+            },
+        },
+        npy_time_unit: match (mode >> 4) % 3 {
+            0 => TimeUnit::Microseconds,
+            1 => TimeUnit::Milliseconds,
+            _ => TimeUnit::Nanoseconds,
+        },
+        npy_columns: match mode >> 6 {
+            0 => NpyColumns::Named,
+            1 => NpyColumns::Xypt,
+            _ => NpyColumns::Txyp,
         },
     }
 }
