@@ -4,12 +4,12 @@
 # Needs a nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz`). Not part of CI: the first build takes ~8 minutes on 2 cores.
 #
-#   scripts/fuzz-ingest.sh [seconds per target, default 300] [targets..., default all four]
+#   scripts/fuzz-ingest.sh [seconds per target, default 300] [targets..., default all]
 set -euo pipefail
 per_target=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(aedat2 aedat31 aedat4 hdf5)
+[ ${#targets[@]} -gt 0 ] || targets=(aedat2 aedat31 aedat4 hdf5 atis_bin npy)
 root=$(cd "$(dirname "$0")/.." && pwd)
 fixtures="$root/../shared/fixtures/events"
 corpus=${FUZZ_CORPUS:-/tmp/spiketrain-fuzz-ingest}
@@ -41,6 +41,14 @@ for target in "${targets[@]}"; do
               seed hdf5 "$max_len" "$fixtures"/hdf5/*.hdf5
               extra=(-detect_leaks="${HDF5_DETECT_LEAKS:-1}")
               asan="detect_leaks=${HDF5_DETECT_LEAKS:-1}:allocator_may_return_null=1" ;;
+        # No shared fixtures in these formats: small synthetic seeds (the first byte picks the
+        # decoder options, see ingest/fuzz/src/lib.rs). ATIS: N-MNIST records and an overflow marker.
+        atis_bin) max_len=65536; mkdir -p "$corpus/atis_bin"
+              printf '\x00\x01\x02\x80\x00\x10\x00\xf0\x00\x00\x00\x21\x21\x00\x12\x34' \
+                  >"$corpus/atis_bin/seed-nmnist" ;;
+        npy) max_len=65536; mkdir -p "$corpus/npy"
+              python3 -c "import struct,sys; h=b\"{'descr': [('t', '<i8'), ('x', '<u2'), ('y', '>i4'), ('p', '|b1')], 'fortran_order': False, 'shape': (2,), }\"; h+=b' '*(-(len(h)+11)%64)+b'\\n'; sys.stdout.buffer.write(b'\\x00\\x93NUMPY\\x01\\x00'+struct.pack('<H',len(h))+h+bytes(range(30)))" \
+                  >"$corpus/npy/seed-structured" ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     echo "== $target: ${per_target}s, max_len $max_len, corpus $corpus/$target (load $(cut -d' ' -f1-3 /proc/loadavg))"
