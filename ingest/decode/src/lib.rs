@@ -23,6 +23,7 @@ pub mod aedat4;
 pub mod atis_bin;
 pub mod hdf5_decolle;
 pub mod npy;
+pub mod prophesee;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -178,6 +179,12 @@ pub enum Format {
     AtisBin,
     /// numpy `.npy` event array (structured t/x/y/p, or plain (N, 4) with stated columns).
     Npy,
+    /// Prophesee EVT 2.0 `.raw` (32-bit words).
+    Evt2,
+    /// Prophesee EVT 3.0 `.raw` (16-bit vectorised words).
+    Evt3,
+    /// Prophesee `.dat` (8-byte CD records).
+    Dat,
 }
 
 /// HDF5 files start with this 8-byte signature.
@@ -209,6 +216,13 @@ impl Format {
             .extension()
             .and_then(|e| e.to_str())
             .map(|e| e.to_ascii_lowercase());
+        // Prophesee: a `%` header; `.raw` says its encoding there, `.dat` has one.
+        match (ext.as_deref(), prophesee::detect_raw_encoding(head)) {
+            (Some("raw"), Some(prophesee::RawEncoding::Evt2)) => return Some(Format::Evt2),
+            (Some("raw"), Some(prophesee::RawEncoding::Evt3)) => return Some(Format::Evt3),
+            (Some("dat"), _) if head.first() == Some(&b'%') => return Some(Format::Dat),
+            _ => {}
+        }
         match ext.as_deref() {
             Some("aedat4") => Some(Format::Aedat4),
             Some("h5") | Some("hdf5") => Some(Format::Hdf5),
@@ -222,7 +236,8 @@ impl Format {
     /// unrecognised file is a [`DecodeError`] of kind [`ErrorKind::Header`].
     pub fn detect_file(path: &Path) -> Result<Format, DecodeError> {
         use std::io::Read;
-        let mut head = [0u8; 16];
+        // Enough for a Prophesee `%` header, whose encoding line may come late.
+        let mut head = [0u8; 4096];
         let mut file = std::fs::File::open(path).map_err(|e| DecodeError::io(path, 0, &e))?;
         let mut filled = 0;
         while filled < head.len() {
@@ -252,6 +267,9 @@ impl Format {
             Format::Hdf5 => "HDF5",
             Format::AtisBin => "ATIS binary",
             Format::Npy => "numpy .npy",
+            Format::Evt2 => "Prophesee EVT 2.0",
+            Format::Evt3 => "Prophesee EVT 3.0",
+            Format::Dat => "Prophesee DAT",
         }
     }
 }
@@ -438,6 +456,9 @@ pub fn open_bytes<'a, B: AsRef<[u8]> + 'a>(
         Format::Aedat4 => Box::new(aedat4::Aedat4Reader::new(name, bytes, options)?),
         Format::AtisBin => Box::new(atis_bin::AtisReader::new(name, bytes, options)?),
         Format::Npy => Box::new(npy::NpyReader::new(name, bytes, options)?),
+        Format::Evt2 => Box::new(prophesee::evt2::Evt2Reader::new(name, bytes, options)?),
+        Format::Evt3 => Box::new(prophesee::evt3::Evt3Reader::new(name, bytes, options)?),
+        Format::Dat => Box::new(prophesee::dat::DatReader::new(name, bytes, options)?),
         Format::Hdf5 => return Err(hdf5_not_a_stream(name)),
     })
 }

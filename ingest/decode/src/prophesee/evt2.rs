@@ -1,0 +1,167 @@
+//! Prophesee EVT 2.0 decoder (`.raw`; docs.prophesee.ai "EVT 2.0 Format").
+//!
+//! After the `%` header ([`super::parse_header`]): 32-bit little-endian words,
+//! type in bits 31..28:
+//! * `CD_OFF` 0x0 / `CD_ON` 0x1: bits 27..22 timestamp low 6 bits, 21..11 x, 10..0 y;
+//! * `EVT_TIME_HIGH` 0x8: bits 27..0 = timestamp bits 33..6;
+//! * `EXT_TRIGGER` 0xA, `OTHERS` 0xE, `CONTINUED` 0xF: skipped.
+//!
+//! `t = time_high << 6 | low` in µs. The 34-bit time wraps after ~4.8 h: a time-high
+//! value smaller than the previous one adds 2^34 µs, so time stays monotonic.
+//! Reserved word types, a file that ends inside a word and events outside the
+//! declared sensor are errors.
+
+use std::path::{Path, PathBuf};
+
+use super::{outside_sensor, parse_header, Bounds, RawEncoding};
+use crate::{DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
+
+/// Largest sensor side EVT 2.0 addresses (11-bit coordinates).
+pub const MAX_SIDE: u32 = 2048;
+/// Words decoded per [`EventReader::read_packet`] call.
+const WORDS_PER_PACKET: usize = 1 << 16;
+
+/// Streaming EVT 2.0 decoder over an in-memory file.
+pub struct Evt2Reader<B> {
+    name: PathBuf,
+    bytes: B,
+    pos: usize,
+    geometry: Option<(u16, u16)>,
+    bounds: Bounds,
+    /// Full timestamp bits 6.. (time high plus the wraps seen so far).
+    time_high: i64,
+    /// Last 28-bit time-high value, to detect the wrap.
+    last_high: u32,
+    failed: bool,
+}
+
+impl<B: AsRef<[u8]>> Evt2Reader<B> {
+    /// Parses the header; `name` is used in errors. A header naming another
+    /// encoding is refused.
+    pub fn new(name: &Path, bytes: B, _options: &DecodeOptions) -> Result<Self, DecodeError> {
+        let header = parse_header(name, bytes.as_ref(), MAX_SIDE)?;
+        if let Some(enc) = header.encoding {
+            if enc != RawEncoding::Evt2 {
+                return Err(DecodeError::new(
+                    name,
+                    0,
+                    ErrorKind::Header,
+                    format!("header names {enc:?}, not EVT 2.0"),
+                ));
+            }
+        }
+        Ok(Self {
+            name: name.to_path_buf(),
+            bytes,
+            pos: header.end,
+            geometry: header.geometry,
+            bounds: Bounds::new(header.geometry),
+            time_high: 0,
+            last_high: 0,
+            failed: false,
+        })
+    }
+
+    /// Sensor `(width, height)` from the header, if declared.
+    pub fn geometry(&self) -> Option<(u16, u16)> {
+        self.geometry
+    }
+
+    fn err(&mut self, offset: usize, kind: ErrorKind, reason: String) -> DecodeError {
+        self.failed = true;
+        DecodeError::new(&self.name, offset as u64, kind, reason)
+    }
+}
+
+impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
+    fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
+        if self.failed {
+            return Err(DecodeError::new(
+                &self.name,
+                self.pos as u64,
+                ErrorKind::Corrupt,
+                "reader used after an error",
+            ));
+        }
+        let len = self.bytes.as_ref().len();
+        if self.pos == len {
+            return Ok(false);
+        }
+        let left = len - self.pos;
+        if left < 4 {
+            return Err(self.err(
+                self.pos,
+                ErrorKind::Truncated,
+                format!("file ends inside a 32-bit word ({left} of 4 bytes)"),
+            ));
+        }
+        let words = (left / 4).min(WORDS_PER_PACKET);
+        let start = self.pos;
+        let chunk = &self.bytes.as_ref()[start..start + words * 4];
+        out.reserve(words);
+        let Bounds { width, height } = self.bounds;
+        let mut time_high = self.time_high;
+        let mut last_high = self.last_high;
+        let mut failure = None;
+        for (i, c) in chunk.chunks_exact(4).enumerate() {
+            let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            match w >> 28 {
+                0x0 | 0x1 => {
+                    let x = (w >> 11) & 0x7FF;
+                    let y = w & 0x7FF;
+                    if x >= width || y >= height {
+                        failure = Some((i, None, x, y));
+                        break;
+                    }
+                    let t = time_high | ((w >> 22) & 0x3F) as i64;
+                    out.push(t, x as u16, y as u16, (w >> 28) as u8);
+                }
+                0x8 => {
+                    let high = w & 0x0FFF_FFFF;
+                    let mut base = time_high & !((1i64 << 34) - 1);
+                    if high < last_high {
+                        let Some(next) = base.checked_add(1 << 34) else {
+                            failure = Some((i, Some(0x8), 0, 0));
+                            break;
+                        };
+                        base = next;
+                    }
+                    last_high = high;
+                    time_high = base | (high as i64) << 6;
+                }
+                0xA | 0xE | 0xF => {}
+                other => {
+                    failure = Some((i, Some(other), 0, 0));
+                    break;
+                }
+            }
+        }
+        self.time_high = time_high;
+        self.last_high = last_high;
+        if let Some((i, kind, x, y)) = failure {
+            let offset = start + i * 4;
+            return Err(match kind {
+                Some(0x8) => self.err(
+                    offset,
+                    ErrorKind::Corrupt,
+                    "time wraps around more often than a 64-bit timestamp holds".to_string(),
+                ),
+                Some(k) => self.err(
+                    offset,
+                    ErrorKind::Corrupt,
+                    format!("reserved EVT 2.0 word type {k:#x}"),
+                ),
+                None => {
+                    self.failed = true;
+                    outside_sensor(&self.name, offset, x, y, self.bounds)
+                }
+            });
+        }
+        self.pos = start + words * 4;
+        Ok(true)
+    }
+
+    fn remaining_hint(&self) -> usize {
+        (self.bytes.as_ref().len() - self.pos) / 4
+    }
+}

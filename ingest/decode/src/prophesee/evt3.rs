@@ -1,0 +1,222 @@
+//! Prophesee EVT 3.0 decoder (`.raw`; docs.prophesee.ai "EVT 3.0 Format").
+//!
+//! After the `%` header ([`super::parse_header`]): 16-bit little-endian words,
+//! type in bits 15..12, decoded against a running state:
+//! * `EVT_ADDR_Y` 0x0: bits 10..0 = y (bit 11, the system type, is ignored);
+//! * `EVT_ADDR_X` 0x2: one event at x = bits 10..0, polarity bit 11, current y and time;
+//! * `VECT_BASE_X` 0x3: base x = bits 10..0 and polarity bit 11 for the vectors after it;
+//! * `VECT_12` 0x4 / `VECT_8` 0x5: one event at `base_x + i` for every set bit i of
+//!   bits 11..0 / 7..0 (in ascending i), then `base_x += 12` / `8`;
+//! * `EVT_TIME_LOW` 0x6 / `EVT_TIME_HIGH` 0x8: bits 11..0 of the 24-bit time base;
+//! * `CONTINUED_4` 0x7, `EXT_TRIGGER` 0xA, `OTHERS` 0xE, `CONTINUED_12` 0xF: skipped.
+//!
+//! `t = time_high << 12 | time_low` in µs; the 24-bit time wraps every ~16.8 s: a
+//! time-high value smaller than the previous one adds 2^24 µs (OpenEB's rule without
+//! its jitter tolerance), so time stays monotonic. Reserved word types, a file that
+//! ends inside a word and events outside the declared sensor are errors.
+
+use std::path::{Path, PathBuf};
+
+use super::{outside_sensor, parse_header, Bounds, RawEncoding};
+use crate::{DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
+
+/// Largest sensor side EVT 3.0 addresses (11-bit coordinates).
+pub const MAX_SIDE: u32 = 2048;
+/// Words decoded per [`EventReader::read_packet`] call.
+const WORDS_PER_PACKET: usize = 1 << 16;
+
+/// Streaming EVT 3.0 decoder over an in-memory file.
+pub struct Evt3Reader<B> {
+    name: PathBuf,
+    bytes: B,
+    pos: usize,
+    geometry: Option<(u16, u16)>,
+    bounds: Bounds,
+    state: State,
+    failed: bool,
+}
+
+/// The decoder state the words update (carried across packets).
+#[derive(Clone, Copy, Default)]
+struct State {
+    y: u32,
+    base_x: u32,
+    vector_polarity: u8,
+    /// Time bits 24.. (2^24 µs per wrap seen so far).
+    wraps: i64,
+    last_high: u32,
+    time_low: u32,
+    /// Current full timestamp.
+    t: i64,
+}
+
+/// Why decoding stopped inside a packet.
+enum Stop {
+    Reserved(u32),
+    Outside(u32, u32),
+    TimeOverflow,
+}
+
+impl<B: AsRef<[u8]>> Evt3Reader<B> {
+    /// Parses the header; `name` is used in errors. A header naming another
+    /// encoding is refused.
+    pub fn new(name: &Path, bytes: B, _options: &DecodeOptions) -> Result<Self, DecodeError> {
+        let header = parse_header(name, bytes.as_ref(), MAX_SIDE)?;
+        if let Some(enc) = header.encoding {
+            if enc != RawEncoding::Evt3 {
+                return Err(DecodeError::new(
+                    name,
+                    0,
+                    ErrorKind::Header,
+                    format!("header names {enc:?}, not EVT 3.0"),
+                ));
+            }
+        }
+        Ok(Self {
+            name: name.to_path_buf(),
+            bytes,
+            pos: header.end,
+            geometry: header.geometry,
+            bounds: Bounds::new(header.geometry),
+            state: State::default(),
+            failed: false,
+        })
+    }
+
+    /// Sensor `(width, height)` from the header, if declared.
+    pub fn geometry(&self) -> Option<(u16, u16)> {
+        self.geometry
+    }
+}
+
+/// Decodes `chunk` (whole words) into `out`; returns the index of the word
+/// that stopped decoding and why.
+#[inline(always)]
+fn decode_words(
+    chunk: &[u8],
+    s: &mut State,
+    bounds: Bounds,
+    out: &mut Events,
+) -> Option<(usize, Stop)> {
+    let Bounds { width, height } = bounds;
+    for (i, c) in chunk.chunks_exact(2).enumerate() {
+        let w = u16::from_le_bytes([c[0], c[1]]) as u32;
+        match w >> 12 {
+            0x0 => {
+                let y = w & 0x7FF;
+                if y >= height {
+                    return Some((i, Stop::Outside(s.base_x, y)));
+                }
+                s.y = y;
+            }
+            0x2 => {
+                let x = w & 0x7FF;
+                if x >= width {
+                    return Some((i, Stop::Outside(x, s.y)));
+                }
+                out.push(s.t, x as u16, s.y as u16, ((w >> 11) & 1) as u8);
+            }
+            0x3 => {
+                s.base_x = w & 0x7FF;
+                s.vector_polarity = ((w >> 11) & 1) as u8;
+            }
+            0x4 | 0x5 => {
+                let (mut mask, step) = if w >> 12 == 0x4 {
+                    (w & 0xFFF, 12)
+                } else {
+                    (w & 0xFF, 8)
+                };
+                if mask != 0 {
+                    let top = s.base_x + 31 - mask.leading_zeros();
+                    if top >= width {
+                        return Some((i, Stop::Outside(top, s.y)));
+                    }
+                    while mask != 0 {
+                        let bit = mask.trailing_zeros();
+                        out.push(s.t, (s.base_x + bit) as u16, s.y as u16, s.vector_polarity);
+                        mask &= mask - 1;
+                    }
+                }
+                // Bounded: base_x < 2048 plus at most one step per word keeps it far below u32::MAX.
+                s.base_x = (s.base_x + step).min(1 << 20);
+            }
+            0x6 => {
+                s.time_low = w & 0xFFF;
+                s.t = (s.t & !0xFFF) | s.time_low as i64;
+            }
+            0x8 => {
+                let high = w & 0xFFF;
+                if high < s.last_high {
+                    let Some(next) = s.wraps.checked_add(1 << 24) else {
+                        return Some((i, Stop::TimeOverflow));
+                    };
+                    s.wraps = next;
+                }
+                s.last_high = high;
+                s.t = s.wraps | (high as i64) << 12 | s.time_low as i64;
+            }
+            0x7 | 0xA | 0xE | 0xF => {}
+            other => return Some((i, Stop::Reserved(other))),
+        }
+    }
+    None
+}
+
+impl<B: AsRef<[u8]>> EventReader for Evt3Reader<B> {
+    fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
+        if self.failed {
+            return Err(DecodeError::new(
+                &self.name,
+                self.pos as u64,
+                ErrorKind::Corrupt,
+                "reader used after an error",
+            ));
+        }
+        let len = self.bytes.as_ref().len();
+        if self.pos == len {
+            return Ok(false);
+        }
+        let left = len - self.pos;
+        if left < 2 {
+            self.failed = true;
+            return Err(DecodeError::new(
+                &self.name,
+                self.pos as u64,
+                ErrorKind::Truncated,
+                "file ends inside a 16-bit word (1 of 2 bytes)",
+            ));
+        }
+        let words = (left / 2).min(WORDS_PER_PACKET);
+        let start = self.pos;
+        // Most words carry one event (a vector word up to 12): reserve for one each.
+        out.reserve(words);
+        let chunk = &self.bytes.as_ref()[start..start + words * 2];
+        if let Some((i, stop)) = decode_words(chunk, &mut self.state, self.bounds, out) {
+            self.failed = true;
+            let offset = start + i * 2;
+            return Err(match stop {
+                Stop::Outside(x, y) => outside_sensor(&self.name, offset, x, y, self.bounds),
+                Stop::Reserved(k) => DecodeError::new(
+                    &self.name,
+                    offset as u64,
+                    ErrorKind::Corrupt,
+                    format!("reserved EVT 3.0 word type {k:#x}"),
+                ),
+                Stop::TimeOverflow => DecodeError::new(
+                    &self.name,
+                    offset as u64,
+                    ErrorKind::Corrupt,
+                    "time wraps around more often than a 64-bit timestamp holds",
+                ),
+            });
+        }
+        self.pos = start + words * 2;
+        Ok(true)
+    }
+
+    /// One event per word: a bound for files without vector words, an
+    /// estimate otherwise (the output grows past it if needed).
+    fn remaining_hint(&self) -> usize {
+        (self.bytes.as_ref().len() - self.pos) / 2
+    }
+}
