@@ -9,7 +9,7 @@ set -euo pipefail
 per_target=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(aedat2 aedat31 aedat4 hdf5 atis_bin npy)
+[ ${#targets[@]} -gt 0 ] || targets=(aedat2 aedat31 aedat4 hdf5 atis_bin npy evt2 evt3 dat)
 root=$(cd "$(dirname "$0")/.." && pwd)
 fixtures="$root/../shared/fixtures/events"
 corpus=${FUZZ_CORPUS:-/tmp/spiketrain-fuzz-ingest}
@@ -49,6 +49,20 @@ for target in "${targets[@]}"; do
         npy) max_len=65536; mkdir -p "$corpus/npy"
               python3 -c "import struct,sys; h=b\"{'descr': [('t', '<i8'), ('x', '<u2'), ('y', '>i4'), ('p', '|b1')], 'fortran_order': False, 'shape': (2,), }\"; h+=b' '*(-(len(h)+11)%64)+b'\\n'; sys.stdout.buffer.write(b'\\x00\\x93NUMPY\\x01\\x00'+struct.pack('<H',len(h))+h+bytes(range(30)))" \
                   >"$corpus/npy/seed-structured" ;;
+        # Prophesee: a header with geometry, then one word of every type (time high/low, CD or
+        # address/vector words, trigger, OTHERS, CONTINUED).
+        evt2) max_len=65536; mkdir -p "$corpus/evt2"
+              { printf '\x00%% format EVT2;height=48;width=64\n%% end\n'
+                printf '\x01\x00\x00\x80\x03\x28\x80\x10\x01\x01\x00\xa0\x01\x00\x00\xe0\x05\x00\x00\xf0\x03\x28\x00\x00'
+              } >"$corpus/evt2/seed-evt2" ;;
+        evt3) max_len=65536; mkdir -p "$corpus/evt3"
+              { printf '\x00%% evt 3.0\n%% geometry 64x48\n'
+                printf '\x01\x80\x05\x60\x03\x00\x05\x28\x02\x30\xff\x4f\x81\x50\x01\xa1\x01\xe0\xab\xf0\x03\x70'
+              } >"$corpus/evt3/seed-evt3" ;;
+        dat) max_len=65536; mkdir -p "$corpus/dat"
+              { printf '\x00%% Version 2\n%% Height 48\n%% Width 64\n\x0c\x08'
+                printf '\x10\x00\x00\x00\x05\xc0\x00\x10\x11\x00\x00\x00\x05\xc0\x00\x00'
+              } >"$corpus/dat/seed-dat" ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     echo "== $target: ${per_target}s, max_len $max_len, corpus $corpus/$target (load $(cut -d' ' -f1-3 /proc/loadavg))"

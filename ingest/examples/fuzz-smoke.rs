@@ -28,7 +28,7 @@ use dvs_decode::Format;
 use dvs_decode_fuzz::{check_hdf5, check_stream, mutate};
 use dvs_fixtures::aedat4::{PacketCompression, Trigger};
 use dvs_fixtures::rng::SplitMix64;
-use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy, prophesee};
 
 /// Largest single allocation request since the last reset.
 static LARGEST_ALLOCATION: AtomicUsize = AtomicUsize::new(0);
@@ -161,6 +161,25 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
         &nmnist[..500],
         &npy::NpyLayout::plain("<i4", ['x', 'y', 'p', 't']),
     ));
+    // Prophesee: bursts (vector groups) with trigger / OTHERS words interleaved, both headers.
+    let bursts = prophesee::burst_events(2000, 5, 640, 480, 0);
+    let interleaved = prophesee::RawOptions {
+        header: prophesee::RawHeader::Format,
+        extras_every: 50,
+    };
+    let legacy = prophesee::RawOptions {
+        header: prophesee::RawHeader::Legacy,
+        extras_every: 0,
+    };
+    let evt2_seeds: Vec<Vec<u8>> = [interleaved, legacy]
+        .iter()
+        .map(|o| prophesee::encode_evt2(&bursts, 640, 480, o))
+        .collect();
+    let evt3_seeds: Vec<Vec<u8>> = [interleaved, legacy]
+        .iter()
+        .map(|o| prophesee::encode_evt3(&bursts, 640, 480, o))
+        .collect();
+    let dat_seeds = vec![prophesee::encode_dat(&bursts, 640, 480)];
     let mut hdf5 = Vec::new();
     for path in fixtures {
         let Ok(bytes) = std::fs::read(path) else {
@@ -181,6 +200,9 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
         ("aedat4", Some(Format::Aedat4), aedat4),
         ("atis_bin", Some(Format::AtisBin), atis_bin),
         ("npy", Some(Format::Npy), npy_seeds),
+        ("evt2", Some(Format::Evt2), evt2_seeds),
+        ("evt3", Some(Format::Evt3), evt3_seeds),
+        ("dat", Some(Format::Dat), dat_seeds),
         ("hdf5", None, hdf5),
     ]
 }

@@ -14,7 +14,7 @@ use dvs_decode::Format;
 use dvs_decode_fuzz::{check_stream, mutate};
 use dvs_fixtures::aedat4::PacketCompression;
 use dvs_fixtures::rng::SplitMix64;
-use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy, prophesee};
 
 #[test]
 fn mutated_inputs_never_panic_in_any_stream_decoder() {
@@ -52,6 +52,13 @@ fn mutated_inputs_never_panic_in_any_stream_decoder() {
     for layout in npy::NpyLayout::catalogue() {
         cases.push((Format::Npy, npy::encode(&events, &layout)));
     }
+    let raw = prophesee::RawOptions {
+        header: prophesee::RawHeader::Format,
+        extras_every: 20,
+    };
+    cases.push((Format::Evt2, prophesee::encode_evt2(&events, 64, 64, &raw)));
+    cases.push((Format::Evt3, prophesee::encode_evt3(&events, 64, 64, &raw)));
+    cases.push((Format::Dat, prophesee::encode_dat(&events, 64, 64)));
     let mut rng = SplitMix64::new(11);
     for (format, seed) in &cases {
         // The unmutated seed decodes completely.
