@@ -14,7 +14,7 @@ use dvs_decode::{
     self as decode, open_bytes, DecodeOptions, EventReader, Events, Format, Orientation,
 };
 use dvs_fixtures::aedat4::PacketCompression;
-use dvs_fixtures::{aedat2, aedat31, aedat4, noise};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy};
 
 struct Args {
     events: usize,
@@ -244,6 +244,35 @@ fn main() -> Result<()> {
         args.repeat,
     )?;
     drop(a2);
+
+    // ATIS .bin on the N-MNIST sensor, with the overflow records long recordings need.
+    let nmnist: Vec<dvs_fixtures::Event> = gesture_like
+        .iter()
+        .map(|e| dvs_fixtures::Event {
+            x: e.x % 34,
+            y: e.y % 34,
+            ..*e
+        })
+        .collect();
+    let bin = atis::encode_auto(&nmnist);
+    bench_memory(
+        "ATIS .bin (N-MNIST 34x34)",
+        Path::new("synth.bin"),
+        &bin,
+        Format::AtisBin,
+        &raw,
+        args.repeat,
+    )?;
+    drop(bin);
+    for (k, layout) in npy::NpyLayout::catalogue().iter().enumerate().take(3) {
+        let label = format!(".npy structured layout {k}");
+        if !selected(&label) {
+            continue;
+        }
+        let bytes = npy::encode(&gesture_like, layout);
+        bench_memory(&label, Path::new("synth.npy"), &bytes, Format::Npy, &raw, args.repeat)?;
+    }
+    drop(nmnist);
 
     let dir = tempfile::tempdir()?;
     println!("\nAEDAT 4.0: ours vs the aedat crate (both from the file, into SoA events)");
