@@ -14,7 +14,7 @@ use dvs_decode::{
     self as decode, open_bytes, DecodeOptions, EventReader, Events, Format, Orientation,
 };
 use dvs_fixtures::aedat4::PacketCompression;
-use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy, prophesee};
 
 struct Args {
     events: usize,
@@ -273,6 +273,45 @@ fn main() -> Result<()> {
         bench_memory(&label, Path::new("synth.npy"), &bytes, Format::Npy, &raw, args.repeat)?;
     }
     drop(nmnist);
+
+    // Prophesee on a 1280x720 sensor: row bursts (EVT 3.0 vector groups), a trigger and an
+    // OTHERS word every 1000 events; DAT keeps the events whose time fits its u32.
+    let bursts = prophesee::burst_events(4_000_000, 7, 1280, 720, 0);
+    let raw_options = prophesee::RawOptions {
+        header: prophesee::RawHeader::Format,
+        extras_every: 1000,
+    };
+    for (label, name, format, bytes) in [
+        (
+            "Prophesee EVT 2.0 (1280x720)",
+            "synth-evt2.raw",
+            Format::Evt2,
+            prophesee::encode_evt2(&bursts, 1280, 720, &raw_options),
+        ),
+        (
+            "Prophesee EVT 3.0 (1280x720)",
+            "synth-evt3.raw",
+            Format::Evt3,
+            prophesee::encode_evt3(&bursts, 1280, 720, &raw_options),
+        ),
+        (
+            "Prophesee DAT (1280x720)",
+            "synth.dat",
+            Format::Dat,
+            prophesee::encode_dat(
+                &bursts
+                    .iter()
+                    .copied()
+                    .filter(|e| e.t <= u32::MAX as i64)
+                    .collect::<Vec<_>>(),
+                1280,
+                720,
+            ),
+        ),
+    ] {
+        bench_memory(label, Path::new(name), &bytes, format, &raw, args.repeat)?;
+    }
+    drop(bursts);
 
     let dir = tempfile::tempdir()?;
     println!("\nAEDAT 4.0: ours vs the aedat crate (both from the file, into SoA events)");
