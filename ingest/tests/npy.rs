@@ -67,7 +67,7 @@ fn structured_layouts_round_trip_exactly() {
 
 #[test]
 fn plain_arrays_need_a_stated_column_order() {
-    let evs = events(3000, 8);
+    let evs = events(70_000, 8);
     for (ty, fortran) in [("<i8", false), ("<i4", true), (">u4", false), ("<u2", true)] {
         let evs: Vec<Event> = evs
             .iter()

@@ -98,6 +98,8 @@ pub struct NpyReader<B> {
     /// Next row.
     row: usize,
     unit: TimeUnit,
+    /// Column scratch of the fast path (t, x, y, p of one block), reused between blocks.
+    scratch: [Vec<i64>; 4],
 }
 
 impl<B: AsRef<[u8]>> NpyReader<B> {
@@ -110,6 +112,7 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
             layout,
             row: 0,
             unit: options.npy_time_unit,
+            scratch: Default::default(),
         })
     }
 
@@ -583,12 +586,129 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
     }
 }
 
+impl<B: AsRef<[u8]>> NpyReader<B> {
+    /// Decodes rows `first..end` column by column (one monomorphised gather per column type)
+    /// and appends them when every value is in range; returns `false`, appending nothing, when
+    /// some value is not (the row-by-row path then reports the first bad one).
+    fn decode_block_fast(&mut self, first: usize, end: usize, out: &mut Events) -> bool {
+        let count = end - first;
+        let b = self.bytes.as_ref();
+        let l = &self.layout;
+        let mut fits = true;
+        for (c, dst) in self.scratch.iter_mut().enumerate() {
+            let col = l.columns[c];
+            let size = col.ty.size;
+            let (start, stride) = match l.plain {
+                None => (l.data_start + first * l.itemsize + col.offset, l.itemsize),
+                Some(false) => (l.data_start + (first * 4 + col.offset) * size, 4 * size),
+                Some(true) => (l.data_start + (col.offset * l.rows + first) * size, size),
+            };
+            dst.clear();
+            fits &= gather(b, start, stride, count, col.ty, dst);
+        }
+        let [t, x, y, p] = &mut self.scratch;
+        fits &= x.iter().chain(y.iter()).all(|&v| (0..=0xFFFF).contains(&v));
+        fits &= p.iter().all(|&v| (-1..=1).contains(&v));
+        match self.unit {
+            TimeUnit::Microseconds => {}
+            TimeUnit::Milliseconds => {
+                fits &= t.iter().all(|&v| v.checked_mul(1000).is_some());
+                t.iter_mut().for_each(|v| *v = v.wrapping_mul(1000));
+            }
+            TimeUnit::Nanoseconds => t.iter_mut().for_each(|v| *v = v.div_euclid(1000)),
+        }
+        if !fits {
+            return false;
+        }
+        out.extend_columns(
+            t.iter()
+                .zip(x.iter())
+                .zip(y.iter())
+                .zip(p.iter())
+                .map(|(((&t, &x), &y), &p)| (t, x as u16, y as u16, (p == 1) as u8)),
+        );
+        true
+    }
+}
+
+/// Appends `count` values of type `ty` at `start, start + stride, ...` (inside the checked
+/// payload) to `dst`; returns `false` when a `u8` value does not fit `i64`.
+fn gather(
+    b: &[u8],
+    start: usize,
+    stride: usize,
+    count: usize,
+    ty: IntType,
+    dst: &mut Vec<i64>,
+) -> bool {
+    macro_rules! dispatch {
+        ($($n:literal)*) => {
+            match (ty.size, ty.signed, ty.big_endian) {
+                $(
+                    ($n, true, false) => gather_typed::<$n, true, false>(b, start, stride, count, dst),
+                    ($n, true, true) => gather_typed::<$n, true, true>(b, start, stride, count, dst),
+                    ($n, false, false) => gather_typed::<$n, false, false>(b, start, stride, count, dst),
+                    ($n, false, true) => gather_typed::<$n, false, true>(b, start, stride, count, dst),
+                )*
+                _ => false,
+            }
+        };
+    }
+    dispatch!(1 2 4 8)
+}
+
+#[inline(always)]
+fn gather_typed<const N: usize, const SIGNED: bool, const BIG: bool>(
+    b: &[u8],
+    start: usize,
+    stride: usize,
+    count: usize,
+    dst: &mut Vec<i64>,
+) -> bool {
+    let Some(span) = b.get(start..) else {
+        return count == 0;
+    };
+    let mut fits = true;
+    dst.extend(span.chunks(stride).take(count).map(|chunk| {
+        let mut raw = [0u8; 8];
+        // Always N bytes inside the checked payload; a short chunk only marks the block bad.
+        let bytes: [u8; N] = match chunk.get(..N).and_then(|s| s.try_into().ok()) {
+            Some(bytes) => bytes,
+            None => {
+                fits = false;
+                [0; N]
+            }
+        };
+        if BIG {
+            for k in 0..N {
+                raw[k] = bytes[N - 1 - k];
+            }
+        } else {
+            raw[..N].copy_from_slice(&bytes);
+        }
+        let u = u64::from_le_bytes(raw);
+        if SIGNED {
+            let shift = 64 - 8 * N as u32;
+            ((u << shift) as i64) >> shift
+        } else {
+            fits &= N < 8 || u <= i64::MAX as u64;
+            u as i64
+        }
+    }));
+    fits && dst.len() == count
+}
+
 impl<B: AsRef<[u8]>> EventReader for NpyReader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         if self.row >= self.layout.rows {
             return Ok(false);
         }
         let end = self.layout.rows.min(self.row + ROWS_PER_BLOCK);
+        if self.decode_block_fast(self.row, end, out) {
+            self.row = end;
+            return Ok(true);
+        }
+        // Some value is out of range: decode row by row up to the first bad one.
         out.reserve(end - self.row);
         for row in self.row..end {
             match self.decode_row(row) {
