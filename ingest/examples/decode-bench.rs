@@ -270,7 +270,14 @@ fn main() -> Result<()> {
             continue;
         }
         let bytes = npy::encode(&gesture_like, layout);
-        bench_memory(&label, Path::new("synth.npy"), &bytes, Format::Npy, &raw, args.repeat)?;
+        bench_memory(
+            &label,
+            Path::new("synth.npy"),
+            &bytes,
+            Format::Npy,
+            &raw,
+            args.repeat,
+        )?;
     }
     drop(nmnist);
 
