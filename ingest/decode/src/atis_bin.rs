@@ -110,28 +110,47 @@ impl<B: AsRef<[u8]>> EventReader for AtisReader<B> {
         }
         let n = whole.min(RECORDS_PER_BLOCK);
         let block = &bytes[self.pos..self.pos + n * RECORD_BYTES];
-        out.reserve(n);
-        for (i, r) in block.chunks_exact(RECORD_BYTES).enumerate() {
-            let (x, y) = (r[0], r[1]);
-            let t = (i64::from(r[2] & 0x7F) << 16) | (i64::from(r[3]) << 8) | i64::from(r[4]);
-            if y == OVERFLOW_Y {
-                self.overflow += OVERFLOW_INCREMENT_US;
-                continue;
+        // Runs of plain events (on the sensor, no overflow marker) are written in one
+        // branch-free pass each; the record that ends a run is handled on its own.
+        let (width, height) = (self.width, self.height);
+        let special =
+            |r: &[u8]| r[1] == OVERFLOW_Y || u16::from(r[0]) >= width || u16::from(r[1]) >= height;
+        let mut rest = block;
+        let mut at = self.pos;
+        loop {
+            let records = rest.len() / RECORD_BYTES;
+            let run = rest
+                .chunks_exact(RECORD_BYTES)
+                .position(special)
+                .unwrap_or(records);
+            let overflow = self.overflow;
+            out.extend_columns(
+                rest[..run * RECORD_BYTES]
+                    .chunks_exact(RECORD_BYTES)
+                    .map(|r| {
+                        let t = (i64::from(r[2] & 0x7F) << 16)
+                            | (i64::from(r[3]) << 8)
+                            | i64::from(r[4]);
+                        (t + overflow, u16::from(r[0]), u16::from(r[1]), r[2] >> 7)
+                    }),
+            );
+            if run == records {
+                break;
             }
-            if u16::from(x) >= self.width || u16::from(y) >= self.height {
-                let offset = (self.pos + i * RECORD_BYTES) as u64;
+            let offset = at + run * RECORD_BYTES;
+            let (x, y) = (rest[run * RECORD_BYTES], rest[run * RECORD_BYTES + 1]);
+            if y != OVERFLOW_Y {
                 self.pos = bytes.len();
                 return Err(DecodeError::new(
                     &self.name,
-                    offset,
+                    offset as u64,
                     ErrorKind::Corrupt,
-                    format!(
-                        "event at (x={x}, y={y}) lies outside the {}x{} sensor",
-                        self.width, self.height
-                    ),
+                    format!("event at (x={x}, y={y}) lies outside the {width}x{height} sensor"),
                 ));
             }
-            out.push(t + self.overflow, u16::from(x), u16::from(y), r[2] >> 7);
+            self.overflow += OVERFLOW_INCREMENT_US;
+            rest = &rest[(run + 1) * RECORD_BYTES..];
+            at = offset + RECORD_BYTES;
         }
         self.pos += n * RECORD_BYTES;
         Ok(true)
