@@ -147,6 +147,8 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
     let nmnist: Vec<_> = short_times
         .iter()
         .map(|e| dvs_fixtures::Event {
+            // Room for the four overflow records below (stored times stay >= 0).
+            t: e.t + 4 * atis::OVERFLOW_INCREMENT_US,
             x: e.x % 34,
             y: e.y % 34,
             ..*e
