@@ -7,7 +7,9 @@
 //! One file per format lives next to this one:
 //! [`aedat2`] (jAER DVS128, CIFAR10-DVS), [`aedat31`] (DVS128 Gesture),
 //! [`aedat4`] (DV / tonic's CIFAR10-DVS re-pack) and [`hdf5_decolle`]
-//! (torchneuromorphic / DECOLLE pre-cut samples). Encoders for tests and
+//! (torchneuromorphic / DECOLLE pre-cut samples); [`prophesee`] holds the
+//! Prophesee EVT 2.0 / EVT 3.0 `.raw` and `.dat` decoders and their shared
+//! `%` header. Encoders for tests and
 //! benchmarks are the `dvs-fixtures` crate's; the fuzz-target bodies live in
 //! `ingest/fuzz`.
 //!
@@ -253,7 +255,7 @@ impl Format {
                 path,
                 0,
                 ErrorKind::Header,
-                "unrecognised format: no '#!AER-DAT2.0/3.1/4.0' version line or HDF5 signature",
+                "unrecognised format: no '#!AER-DAT2.0/3.1/4.0' version line, HDF5 signature or Prophesee '%' header naming its encoding",
             )
         })
     }
