@@ -54,6 +54,7 @@ struct State {
 enum Stop {
     Reserved(u32),
     Outside(u32, u32),
+    RowOutside(u32),
     TimeOverflow,
 }
 
@@ -105,7 +106,7 @@ fn decode_words(
             0x0 => {
                 let y = w & 0x7FF;
                 if y >= height {
-                    return Some((i, Stop::Outside(s.base_x, y)));
+                    return Some((i, Stop::RowOutside(y)));
                 }
                 s.y = y;
             }
@@ -196,6 +197,15 @@ impl<B: AsRef<[u8]>> EventReader for Evt3Reader<B> {
             let offset = start + i * 2;
             return Err(match stop {
                 Stop::Outside(x, y) => outside_sensor(&self.name, offset, x, y, self.bounds),
+                Stop::RowOutside(y) => DecodeError::new(
+                    &self.name,
+                    offset as u64,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "EVT_ADDR_Y row y={y} lies outside the {}x{} sensor the header declares",
+                        self.bounds.width, self.bounds.height
+                    ),
+                ),
                 Stop::Reserved(k) => DecodeError::new(
                     &self.name,
                     offset as u64,
