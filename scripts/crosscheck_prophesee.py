@@ -15,7 +15,10 @@ explicitly (as sensors do every 4096 us) read 4096 us late per step. Its own EVT
 no TIME_HIGH words, and its reader gets 4904 back for an event it wrote at t = 9000 us.
 EVT 2.0 and DAT files agree event for event.
 
-    .venv/bin/python scripts/crosscheck_prophesee.py [OUT_DIR]
+    .venv/bin/python scripts/crosscheck_prophesee.py [OUT_DIR] [--bench]
+
+--bench also writes 4 M-event files and times expelliarmus (best of 3 full reads) and
+dvs-decode (`decode-bench FILE`, one core, best of 5) on them, side by side.
 """
 
 import pathlib
@@ -38,17 +41,41 @@ def expected(path):
     return n, cols
 
 
+def run_bench(root, out):
+    import time
+
+    for name, encoding in (("bench-evt2.raw", "evt2"), ("bench-evt3.raw", "evt3"), ("bench.dat", "dat")):
+        f = out / name
+        best, n = float("inf"), 0
+        for _ in range(3):
+            start = time.perf_counter()
+            n = len(Wizard(encoding=encoding).read(f))
+            best = min(best, time.perf_counter() - start)
+        print(f"{name:<16} expelliarmus {n:>9} events {n / best / 1e6:8.1f} M ev/s (best of 3, from the file)")
+        ours = subprocess.run(
+            ["cargo", "run", "-q", "--release", "-p", "dvs-ingest", "--example", "decode-bench", "--", str(f)],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip().splitlines()[-1]
+        print(f"{name:<16} dvs-decode   {' '.join(ours.split()[1:])}")
+
+
 def main():
     root = pathlib.Path(__file__).resolve().parent.parent
-    out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(tempfile.mkdtemp())
+    args = [a for a in sys.argv[1:] if a != "--bench"]
+    bench = "--bench" in sys.argv[1:]
+    out = pathlib.Path(args[0]) if args else pathlib.Path(tempfile.mkdtemp())
     subprocess.run(
-        ["cargo", "run", "-q", "--release", "-p", "dvs-fixtures", "--example", "prophesee-files", "--", str(out)],
+        ["cargo", "run", "-q", "--release", "-p", "dvs-fixtures", "--example", "prophesee-files", "--", str(out)]
+        + (["--bench"] if bench else []),
         cwd=root,
         check=True,
         stdout=subprocess.DEVNULL,
     )
     failed = 0
-    files = sorted(p for p in out.iterdir() if p.suffix in (".raw", ".dat"))
+    files = sorted(p for p in out.iterdir() if p.suffix in (".raw", ".dat") and not p.name.startswith("bench"))
     for f in files:
         encoding = "dat" if f.suffix == ".dat" else f.stem.rsplit("-", 1)[1]
         n, want = expected(f.with_name(f.name + ".events"))
@@ -69,6 +96,8 @@ def main():
         print(f"{f.name:<34} {encoding:<5} {n:>8} events  {status}")
         failed += bool(problems)
     print(f"{len(files) - failed} of {len(files)} files read identically by expelliarmus")
+    if bench:
+        run_bench(root, out)
     return 1 if failed else 0
 
 
