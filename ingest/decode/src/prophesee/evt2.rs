@@ -103,37 +103,57 @@ impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
         let mut time_high = self.time_high;
         let mut last_high = self.last_high;
         let mut failure = None;
-        for (i, c) in chunk.chunks_exact(4).enumerate() {
-            let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            match w >> 28 {
-                0x0 | 0x1 => {
-                    let x = (w >> 11) & 0x7FF;
-                    let y = w & 0x7FF;
-                    if x >= width || y >= height {
-                        failure = Some((i, None, x, y));
-                        break;
+        // Events go to small stack columns first, written unconditionally and kept by
+        // advancing `n` (no per-event capacity checks), then appended a block at a time.
+        const BLOCK: usize = 256;
+        let mut bt = [0i64; BLOCK];
+        let mut bx = [0u16; BLOCK];
+        let mut by = [0u16; BLOCK];
+        let mut bp = [0u8; BLOCK];
+        'blocks: for (b, block) in chunk.chunks(BLOCK * 4).enumerate() {
+            let mut n = 0usize;
+            for (j, c) in block.chunks_exact(4).enumerate() {
+                let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                let kind = w >> 28;
+                let x = (w >> 11) & 0x7FF;
+                let y = w & 0x7FF;
+                // n <= j < BLOCK, so the mask never changes the index.
+                let k = n & (BLOCK - 1);
+                bt[k] = time_high | ((w >> 22) & 0x3F) as i64;
+                bx[k] = x as u16;
+                by[k] = y as u16;
+                bp[k] = kind as u8;
+                if kind <= 1 {
+                    if (x >= width) | (y >= height) {
+                        failure = Some((b * BLOCK + j, None, x, y));
+                    } else {
+                        n += 1;
+                        continue;
                     }
-                    let t = time_high | ((w >> 22) & 0x3F) as i64;
-                    out.push(t, x as u16, y as u16, (w >> 28) as u8);
-                }
-                0x8 => {
+                } else if kind == 0x8 {
                     let high = w & 0x0FFF_FFFF;
                     let mut base = time_high & !((1i64 << 34) - 1);
                     if high < last_high {
-                        let Some(next) = base.checked_add(1 << 34) else {
-                            failure = Some((i, Some(0x8), 0, 0));
-                            break;
-                        };
-                        base = next;
+                        match base.checked_add(1 << 34) {
+                            Some(next) => base = next,
+                            None => failure = Some((b * BLOCK + j, Some(0x8), 0, 0)),
+                        }
                     }
                     last_high = high;
                     time_high = base | (high as i64) << 6;
+                } else if !matches!(kind, 0xA | 0xE | 0xF) {
+                    failure = Some((b * BLOCK + j, Some(kind), 0, 0));
                 }
-                0xA | 0xE | 0xF => {}
-                other => {
-                    failure = Some((i, Some(other), 0, 0));
+                if failure.is_some() {
                     break;
                 }
+            }
+            out.t.extend_from_slice(&bt[..n]);
+            out.x.extend_from_slice(&bx[..n]);
+            out.y.extend_from_slice(&by[..n]);
+            out.p.extend_from_slice(&bp[..n]);
+            if failure.is_some() {
+                break 'blocks;
             }
         }
         self.time_high = time_high;
