@@ -90,39 +90,98 @@ impl<B: AsRef<[u8]>> Evt3Reader<B> {
     }
 }
 
+/// Words decoded into the stack columns before they are appended to the output.
+const BLOCK_WORDS: usize = 256;
+/// Room in the stack columns: at most 12 events per word, rounded up to a power of two so
+/// that masking an index (which never exceeds `12 * BLOCK_WORDS`) removes bounds checks.
+const BLOCK_EVENTS: usize = 4096;
+const _: () = assert!(12 * BLOCK_WORDS <= BLOCK_EVENTS && BLOCK_EVENTS.is_power_of_two());
+
+/// Stack columns one block of words decodes into.
+struct Block {
+    t: [i64; BLOCK_EVENTS],
+    x: [u16; BLOCK_EVENTS],
+    y: [u16; BLOCK_EVENTS],
+    p: [u8; BLOCK_EVENTS],
+}
+
+impl Block {
+    #[inline(always)]
+    fn set(&mut self, n: usize, t: i64, x: u32, y: u32, p: u8) {
+        let k = n & (BLOCK_EVENTS - 1);
+        self.t[k] = t;
+        self.x[k] = x as u16;
+        self.y[k] = y as u16;
+        self.p[k] = p;
+    }
+
+    fn append_to(&self, n: usize, out: &mut Events) {
+        out.t.extend_from_slice(&self.t[..n]);
+        out.x.extend_from_slice(&self.x[..n]);
+        out.y.extend_from_slice(&self.y[..n]);
+        out.p.extend_from_slice(&self.p[..n]);
+    }
+}
+
 /// Decodes `chunk` (whole words) into `out`; returns the index of the word
-/// that stopped decoding and why.
-#[inline(always)]
+/// that stopped decoding and why. Events before that word are appended.
 fn decode_words(
     chunk: &[u8],
     s: &mut State,
     bounds: Bounds,
     out: &mut Events,
 ) -> Option<(usize, Stop)> {
+    let mut block = Box::new(Block {
+        t: [0; BLOCK_EVENTS],
+        x: [0; BLOCK_EVENTS],
+        y: [0; BLOCK_EVENTS],
+        p: [0; BLOCK_EVENTS],
+    });
+    for (b, words) in chunk.chunks(BLOCK_WORDS * 2).enumerate() {
+        let (n, stop) = decode_block(words, s, bounds, &mut block);
+        block.append_to(n, out);
+        if let Some((j, why)) = stop {
+            return Some((b * BLOCK_WORDS + j, why));
+        }
+    }
+    None
+}
+
+/// Decodes at most [`BLOCK_WORDS`] words into `block`; returns the number of
+/// events written and, if a word stopped decoding, its index and why.
+#[inline(always)]
+fn decode_block(
+    words: &[u8],
+    s: &mut State,
+    bounds: Bounds,
+    block: &mut Block,
+) -> (usize, Option<(usize, Stop)>) {
     let Bounds { width, height } = bounds;
-    for (i, c) in chunk.chunks_exact(2).enumerate() {
+    let mut n = 0usize;
+    for (i, c) in words.chunks_exact(2).enumerate() {
         let w = u16::from_le_bytes([c[0], c[1]]) as u32;
         match w >> 12 {
             0x0 => {
                 let y = w & 0x7FF;
                 if y >= height {
-                    return Some((i, Stop::RowOutside(y)));
+                    return (n, Some((i, Stop::RowOutside(y))));
                 }
                 s.y = y;
             }
             0x2 => {
                 let x = w & 0x7FF;
                 if x >= width {
-                    return Some((i, Stop::Outside(x, s.y)));
+                    return (n, Some((i, Stop::Outside(x, s.y))));
                 }
-                out.push(s.t, x as u16, s.y as u16, ((w >> 11) & 1) as u8);
+                block.set(n, s.t, x, s.y, ((w >> 11) & 1) as u8);
+                n += 1;
             }
             0x3 => {
                 s.base_x = w & 0x7FF;
                 s.vector_polarity = ((w >> 11) & 1) as u8;
             }
             0x4 | 0x5 => {
-                let (mut mask, step) = if w >> 12 == 0x4 {
+                let (mask, step) = if w >> 12 == 0x4 {
                     (w & 0xFFF, 12)
                 } else {
                     (w & 0xFF, 8)
@@ -130,12 +189,12 @@ fn decode_words(
                 if mask != 0 {
                     let top = s.base_x + 31 - mask.leading_zeros();
                     if top >= width {
-                        return Some((i, Stop::Outside(top, s.y)));
+                        return (n, Some((i, Stop::Outside(top, s.y))));
                     }
-                    while mask != 0 {
-                        let bit = mask.trailing_zeros();
-                        out.push(s.t, (s.base_x + bit) as u16, s.y as u16, s.vector_polarity);
-                        mask &= mask - 1;
+                    // Branch-free: all 12 slots are written, set bits are kept.
+                    for bit in 0..12 {
+                        block.set(n, s.t, s.base_x + bit, s.y, s.vector_polarity);
+                        n += ((mask >> bit) & 1) as usize;
                     }
                 }
                 // Bounded: base_x < 2048 plus at most one step per word keeps it far below u32::MAX.
@@ -149,7 +208,7 @@ fn decode_words(
                 let high = w & 0xFFF;
                 if high < s.last_high {
                     let Some(next) = s.wraps.checked_add(1 << 24) else {
-                        return Some((i, Stop::TimeOverflow));
+                        return (n, Some((i, Stop::TimeOverflow)));
                     };
                     s.wraps = next;
                 }
@@ -157,10 +216,10 @@ fn decode_words(
                 s.t = s.wraps | (high as i64) << 12 | s.time_low as i64;
             }
             0x7 | 0xA | 0xE | 0xF => {}
-            other => return Some((i, Stop::Reserved(other))),
+            other => return (n, Some((i, Stop::Reserved(other)))),
         }
     }
-    None
+    (n, None)
 }
 
 impl<B: AsRef<[u8]>> EventReader for Evt3Reader<B> {
