@@ -106,43 +106,73 @@ impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
         // Events go to small stack columns first, written unconditionally and kept by
         // advancing `n` (no per-event capacity checks), then appended a block at a time.
         const BLOCK: usize = 256;
+        const GROUP: usize = 16;
         let mut bt = [0i64; BLOCK];
         let mut bx = [0u16; BLOCK];
         let mut by = [0u16; BLOCK];
         let mut bp = [0u8; BLOCK];
         'blocks: for (b, block) in chunk.chunks(BLOCK * 4).enumerate() {
             let mut n = 0usize;
-            for (j, c) in block.chunks_exact(4).enumerate() {
-                let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                let kind = w >> 28;
-                let x = (w >> 11) & 0x7FF;
-                let y = w & 0x7FF;
-                // n <= j < BLOCK, so the mask never changes the index.
-                let k = n & (BLOCK - 1);
-                bt[k] = time_high | ((w >> 22) & 0x3F) as i64;
-                bx[k] = x as u16;
-                by[k] = y as u16;
-                bp[k] = kind as u8;
-                if kind <= 1 {
-                    if (x >= width) | (y >= height) {
-                        failure = Some((b * BLOCK + j, None, x, y));
-                    } else {
-                        n += 1;
+            for (g, group) in block.chunks(GROUP * 4).enumerate() {
+                // Fast path: 16 words that are all in-range CD events (the common case between
+                // time-high words) are split into columns without a branch per word.
+                if group.len() == GROUP * 4 {
+                    let mut ws = [0u32; GROUP];
+                    for (w, c) in ws.iter_mut().zip(group.chunks_exact(4)) {
+                        *w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                    let all_cd = ws.iter().fold(0u32, |a, &w| a | (w >> 29)) == 0;
+                    let in_range = ws.iter().fold(true, |ok, &w| {
+                        ok & (((w >> 11) & 0x7FF) < width) & ((w & 0x7FF) < height)
+                    });
+                    if all_cd && in_range {
+                        for (m, &w) in ws.iter().enumerate() {
+                            let k = (n + m) & (BLOCK - 1);
+                            bt[k] = time_high | ((w >> 22) & 0x3F) as i64;
+                            bx[k] = ((w >> 11) & 0x7FF) as u16;
+                            by[k] = (w & 0x7FF) as u16;
+                            bp[k] = (w >> 28) as u8;
+                        }
+                        n += GROUP;
                         continue;
                     }
-                } else if kind == 0x8 {
-                    let high = w & 0x0FFF_FFFF;
-                    let mut base = time_high & !((1i64 << 34) - 1);
-                    if high < last_high {
-                        match base.checked_add(1 << 34) {
-                            Some(next) => base = next,
-                            None => failure = Some((b * BLOCK + j, Some(0x8), 0, 0)),
+                }
+                for (m, c) in group.chunks_exact(4).enumerate() {
+                    let j = g * GROUP + m;
+                    let w = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    let kind = w >> 28;
+                    let x = (w >> 11) & 0x7FF;
+                    let y = w & 0x7FF;
+                    // n <= j < BLOCK, so the mask never changes the index.
+                    let k = n & (BLOCK - 1);
+                    bt[k] = time_high | ((w >> 22) & 0x3F) as i64;
+                    bx[k] = x as u16;
+                    by[k] = y as u16;
+                    bp[k] = kind as u8;
+                    if kind <= 1 {
+                        if (x >= width) | (y >= height) {
+                            failure = Some((b * BLOCK + j, None, x, y));
+                        } else {
+                            n += 1;
+                            continue;
                         }
+                    } else if kind == 0x8 {
+                        let high = w & 0x0FFF_FFFF;
+                        let mut base = time_high & !((1i64 << 34) - 1);
+                        if high < last_high {
+                            match base.checked_add(1 << 34) {
+                                Some(next) => base = next,
+                                None => failure = Some((b * BLOCK + j, Some(0x8), 0, 0)),
+                            }
+                        }
+                        last_high = high;
+                        time_high = base | (high as i64) << 6;
+                    } else if !matches!(kind, 0xA | 0xE | 0xF) {
+                        failure = Some((b * BLOCK + j, Some(kind), 0, 0));
                     }
-                    last_high = high;
-                    time_high = base | (high as i64) << 6;
-                } else if !matches!(kind, 0xA | 0xE | 0xF) {
-                    failure = Some((b * BLOCK + j, Some(kind), 0, 0));
+                    if failure.is_some() {
+                        break;
+                    }
                 }
                 if failure.is_some() {
                     break;
