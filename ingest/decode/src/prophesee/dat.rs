@@ -112,12 +112,29 @@ impl<B: AsRef<[u8]>> EventReader for DatReader<B> {
         let words = chunk
             .chunks_exact(RECORD_BYTES)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        // One validation pass (cache-resident chunk), then a branch-free column split.
-        if let Some(i) = words.clone().position(|w| {
+        // One branch-free pass splits the records into columns and ORs a "bad record" flag;
+        // only a chunk that holds a bad record is scanned again, to locate it.
+        let before = out.len();
+        let mut bad = false;
+        out.extend_columns(words.clone().map(|w| {
             let d = (w >> 32) as u32;
-            (d & 0x3FFF) >= width || ((d >> 14) & 0x3FFF) >= height || (d >> 28) > 1
-        }) {
+            let (x, y, p) = (d & 0x3FFF, (d >> 14) & 0x3FFF, d >> 28);
+            bad |= (x >= width) | (y >= height) | (p > 1);
+            ((w as u32) as i64, x as u16, y as u16, p as u8)
+        }));
+        if bad {
+            out.t.truncate(before);
+            out.x.truncate(before);
+            out.y.truncate(before);
+            out.p.truncate(before);
             self.failed = true;
+            let i = words
+                .clone()
+                .position(|w| {
+                    let d = (w >> 32) as u32;
+                    (d & 0x3FFF) >= width || ((d >> 14) & 0x3FFF) >= height || (d >> 28) > 1
+                })
+                .unwrap_or(0);
             let offset = start + i * RECORD_BYTES;
             let d = (le_u64(chunk, i * RECORD_BYTES) >> 32) as u32;
             let (x, y, p) = (d & 0x3FFF, (d >> 14) & 0x3FFF, d >> 28);
@@ -132,15 +149,6 @@ impl<B: AsRef<[u8]>> EventReader for DatReader<B> {
                 outside_sensor(&self.name, offset, x, y, self.bounds)
             });
         }
-        out.extend_columns(words.map(|w| {
-            let d = (w >> 32) as u32;
-            (
-                (w as u32) as i64,
-                (d & 0x3FFF) as u16,
-                ((d >> 14) & 0x3FFF) as u16,
-                (d >> 28) as u8,
-            )
-        }));
         self.pos = start + records * RECORD_BYTES;
         Ok(true)
     }
