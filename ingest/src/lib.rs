@@ -10,8 +10,8 @@
 //! (the resumable `run`), [`manifest`] (`manifest.parquet`), [`report`]
 //! (`errors.json`), [`config`] (the effective configuration and the recorded
 //! parameters), [`export`] (SpikingJelly-style `.npz`), [`inspect`]
-//! (statistics and PNG previews) and [`bench`] (the `bench` subcommand's
-//! measurements).
+//! (statistics and PNG previews), [`probe`] (one raw recording's summary) and
+//! [`bench`] (the `bench` subcommand's measurements).
 
 pub mod bench;
 pub mod config;
@@ -23,6 +23,7 @@ pub mod layout;
 pub mod manifest;
 pub mod part;
 pub mod pipeline;
+pub mod probe;
 pub mod report;
 pub mod resize;
 pub mod sample;

@@ -6,10 +6,12 @@
 //! * `export`: prepared dataset → SpikingJelly-style `.npz` frame files.
 //! * `inspect`: statistics, and a PNG of one sample's frames.
 //! * `bench`: times raw file reading, decoding and the whole ingest of a folder.
+//! * `probe`: one raw recording's format, sensor, streams and event statistics.
 //!
 //! Exit status (`dvs_frames::cli`): 0 success, 1 error (nothing usable
 //! written), 2 the dataset was written but some recordings failed (listed in
-//! `errors.json`), 64 the command line does not parse.
+//! `errors.json`; for `probe`: some files did not decode), 64 the command line
+//! does not parse.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -47,6 +49,9 @@ enum Command {
     Inspect(InspectSettings),
     /// Time raw reading, decoding and the whole ingest of an input folder.
     Bench(BenchSettings),
+    /// Format, sensor size, streams, event count, duration, rate, ON share and
+    /// time-order violations of raw recordings.
+    Probe(ProbeSettings),
 }
 
 #[derive(Args)]
@@ -174,6 +179,29 @@ struct BenchSettings {
     repeat: usize,
 }
 
+#[derive(Args, Serialize, Deserialize)]
+struct ProbeSettings {
+    /// TOML file with any of the settings below (flags override it).
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Raw recordings to probe (any format dvs-decode detects).
+    #[arg(num_args = 0..)]
+    #[serde(default)]
+    files: Vec<PathBuf>,
+    /// Print one JSON array on stdout instead of a table.
+    #[arg(long)]
+    #[serde(default)]
+    json: bool,
+    /// AEDAT 2.0 orientation: spikingjelly | raw
+    #[arg(long, default_value_t = OrientationChoice::default())]
+    orientation: OrientationChoice,
+    /// Keep AEDAT 3.1 events whose validity bit is clear (as SpikingJelly does).
+    #[arg(long)]
+    #[serde(default)]
+    keep_invalid: bool,
+}
+
 fn required<T>(value: Option<T>, name: &'static str) -> Result<T, ConfigError> {
     value.ok_or(ConfigError::Missing(name))
 }
@@ -194,6 +222,9 @@ fn main() -> std::process::ExitCode {
         Command::Bench(_) => settings::resolve(sub)
             .map_err(Into::into)
             .and_then(cmd_bench),
+        Command::Probe(_) => settings::resolve(sub)
+            .map_err(Into::into)
+            .and_then(cmd_probe),
     };
     cli::finish("dvs-ingest", result)
 }
@@ -301,6 +332,45 @@ fn cmd_bench(settings: BenchSettings) -> Result<Outcome> {
     }
     Ok(if report.failed.is_empty() {
         Outcome::Success
+    } else {
+        Outcome::Partial
+    })
+}
+
+fn cmd_probe(settings: ProbeSettings) -> Result<Outcome> {
+    if settings.files.is_empty() {
+        anyhow::bail!("no FILE given (give one or more, or `files = [...]` in the config file)");
+    }
+    let options = dvs_decode::DecodeOptions {
+        orientation: settings.orientation.to_decode(),
+        keep_invalid: settings.keep_invalid,
+        ..dvs_decode::DecodeOptions::default()
+    };
+    let mut probes = Vec::new();
+    let mut failures = 0usize;
+    for file in &settings.files {
+        match dvs_ingest::probe::probe(file, &options) {
+            Ok(p) => probes.push(p),
+            Err(e) => {
+                failures += 1;
+                eprintln!(
+                    "FAILED {} (offset {}): {}",
+                    file.display(),
+                    e.offset,
+                    e.reason
+                );
+            }
+        }
+    }
+    if settings.json {
+        println!("{}", serde_json::to_string_pretty(&probes)?);
+    } else if !probes.is_empty() {
+        print!("{}", dvs_ingest::probe::table(&probes));
+    }
+    Ok(if failures == 0 {
+        Outcome::Success
+    } else if probes.is_empty() {
+        anyhow::bail!("none of the {failures} files decoded")
     } else {
         Outcome::Partial
     })
