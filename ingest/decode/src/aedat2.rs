@@ -83,27 +83,22 @@ fn parse_header(name: &Path, bytes: &[u8]) -> Result<usize, DecodeError> {
 
 impl<B: AsRef<[u8]>> EventReader for Aedat2Reader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
-        let bytes = self.bytes.as_ref();
-        let left = bytes.len() - self.pos;
-        if left == 0 {
+        let Some(block) = crate::next_records(
+            &self.name,
+            self.bytes.as_ref(),
+            self.pos,
+            RECORD_BYTES,
+            RECORDS_PER_BLOCK,
+            "an AEDAT 2.0 record",
+        )?
+        else {
             return Ok(false);
-        }
-        let whole = left / RECORD_BYTES;
-        if whole == 0 {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Truncated,
-                format!("file ends inside an AEDAT 2.0 record ({left} of {RECORD_BYTES} bytes)"),
-            ));
-        }
-        let n = whole.min(RECORDS_PER_BLOCK);
-        let block = &bytes[self.pos..self.pos + n * RECORD_BYTES];
+        };
         match self.orientation {
             Orientation::Raw => decode_block::<false>(block, out),
             Orientation::SpikingJelly => decode_block::<true>(block, out),
         }
-        self.pos += n * RECORD_BYTES;
+        self.pos += block.len();
         Ok(true)
     }
 

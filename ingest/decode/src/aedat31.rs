@@ -178,12 +178,7 @@ fn parse_header(name: &Path, bytes: &[u8]) -> Result<usize, DecodeError> {
 impl<B: AsRef<[u8]>> EventReader for Aedat31Reader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         if self.failed {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Corrupt,
-                "reader used after an error",
-            ));
+            return Err(DecodeError::after_error(&self.name, self.pos));
         }
         let len = self.bytes.as_ref().len();
         let hp = self.pos;

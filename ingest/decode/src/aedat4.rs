@@ -144,12 +144,7 @@ impl<B: AsRef<[u8]>> Aedat4Reader<B> {
 impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         if self.failed {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Corrupt,
-                "reader used after an error",
-            ));
+            return Err(DecodeError::after_error(&self.name, self.pos));
         }
         let hp = self.pos;
         if hp == self.end {

@@ -95,21 +95,17 @@ impl<B: AsRef<[u8]>> AtisReader<B> {
 impl<B: AsRef<[u8]>> EventReader for AtisReader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         let bytes = self.bytes.as_ref();
-        let left = bytes.len() - self.pos;
-        if left == 0 {
+        let Some(block) = crate::next_records(
+            &self.name,
+            bytes,
+            self.pos,
+            RECORD_BYTES,
+            RECORDS_PER_BLOCK,
+            "an ATIS record",
+        )?
+        else {
             return Ok(false);
-        }
-        let whole = left / RECORD_BYTES;
-        if whole == 0 {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Truncated,
-                format!("file ends inside an ATIS record ({left} of {RECORD_BYTES} bytes)"),
-            ));
-        }
-        let n = whole.min(RECORDS_PER_BLOCK);
-        let block = &bytes[self.pos..self.pos + n * RECORD_BYTES];
+        };
         // Runs of plain events (on the sensor, no overflow marker) are written in one
         // branch-free pass each; the record that ends a run is handled on its own.
         let (width, height) = (self.width, self.height);
@@ -152,7 +148,7 @@ impl<B: AsRef<[u8]>> EventReader for AtisReader<B> {
             rest = &rest[(run + 1) * RECORD_BYTES..];
             at = offset + RECORD_BYTES;
         }
-        self.pos += n * RECORD_BYTES;
+        self.pos += block.len();
         Ok(true)
     }
 

@@ -397,6 +397,45 @@ impl DecodeError {
     pub fn io(file: impl Into<PathBuf>, offset: u64, err: &std::io::Error) -> Self {
         Self::new(file, offset, ErrorKind::Io, format!("I/O error: {err}"))
     }
+
+    /// The error a reader returns when it is called again after it failed: decoding never
+    /// resumes past a corrupt spot.
+    pub(crate) fn after_error(file: &Path, offset: usize) -> Self {
+        Self::new(
+            file,
+            offset as u64,
+            ErrorKind::Corrupt,
+            "reader used after an error",
+        )
+    }
+}
+
+/// The next run of whole `unit`-byte records of `bytes` from `pos`, at most `max_units` of them;
+/// `Ok(None)` at the end of the data. Data that ends inside a record is an
+/// [`ErrorKind::Truncated`] error at `pos` naming `what` ("an ATIS record", "a 16-bit word").
+/// Every fixed-record decoder takes its packets through this.
+pub(crate) fn next_records<'a>(
+    file: &Path,
+    bytes: &'a [u8],
+    pos: usize,
+    unit: usize,
+    max_units: usize,
+    what: &str,
+) -> Result<Option<&'a [u8]>, DecodeError> {
+    let left = bytes.len().saturating_sub(pos);
+    if left == 0 {
+        return Ok(None);
+    }
+    let whole = (left / unit).min(max_units);
+    if whole == 0 {
+        return Err(DecodeError::new(
+            file,
+            pos as u64,
+            ErrorKind::Truncated,
+            format!("file ends inside {what} ({left} of {unit} bytes)"),
+        ));
+    }
+    Ok(Some(&bytes[pos..pos + whole * unit]))
 }
 
 /// A streaming event decoder over one recording.

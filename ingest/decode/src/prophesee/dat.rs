@@ -84,30 +84,25 @@ impl<B: AsRef<[u8]>> DatReader<B> {
 impl<B: AsRef<[u8]>> EventReader for DatReader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         if self.failed {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Corrupt,
-                "reader used after an error",
-            ));
+            return Err(DecodeError::after_error(&self.name, self.pos));
         }
-        let len = self.bytes.as_ref().len();
-        if self.pos == len {
-            return Ok(false);
-        }
-        let left = len - self.pos;
-        if left < RECORD_BYTES {
-            self.failed = true;
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Truncated,
-                format!("file ends inside a record ({left} of {RECORD_BYTES} bytes)"),
-            ));
-        }
-        let records = (left / RECORD_BYTES).min(RECORDS_PER_PACKET);
         let start = self.pos;
-        let chunk = &self.bytes.as_ref()[start..start + records * RECORD_BYTES];
+        let chunk = match crate::next_records(
+            &self.name,
+            self.bytes.as_ref(),
+            start,
+            RECORD_BYTES,
+            RECORDS_PER_PACKET,
+            "a record",
+        ) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.failed = true;
+                return Err(e);
+            }
+        };
+        let records = chunk.len() / RECORD_BYTES;
         let Bounds { width, height } = self.bounds;
         let words = chunk
             .chunks_exact(RECORD_BYTES)

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{outside_sensor, parse_header, Bounds, RawEncoding};
+use super::{open_raw, outside_sensor, Bounds, RawEncoding};
 use crate::{DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
 
 /// Largest sensor side EVT 2.0 addresses (11-bit coordinates).
@@ -39,17 +39,7 @@ impl<B: AsRef<[u8]>> Evt2Reader<B> {
     /// Parses the header; `name` is used in errors. A header naming another
     /// encoding is refused.
     pub fn new(name: &Path, bytes: B, _options: &DecodeOptions) -> Result<Self, DecodeError> {
-        let header = parse_header(name, bytes.as_ref(), MAX_SIDE)?;
-        if let Some(enc) = header.encoding {
-            if enc != RawEncoding::Evt2 {
-                return Err(DecodeError::new(
-                    name,
-                    0,
-                    ErrorKind::Header,
-                    format!("header names {enc:?}, not EVT 2.0"),
-                ));
-            }
-        }
+        let header = open_raw(name, bytes.as_ref(), RawEncoding::Evt2, MAX_SIDE)?;
         Ok(Self {
             name: name.to_path_buf(),
             bytes,
@@ -76,28 +66,25 @@ impl<B: AsRef<[u8]>> Evt2Reader<B> {
 impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         if self.failed {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Corrupt,
-                "reader used after an error",
-            ));
+            return Err(DecodeError::after_error(&self.name, self.pos));
         }
-        let len = self.bytes.as_ref().len();
-        if self.pos == len {
-            return Ok(false);
-        }
-        let left = len - self.pos;
-        if left < 4 {
-            return Err(self.err(
-                self.pos,
-                ErrorKind::Truncated,
-                format!("file ends inside a 32-bit word ({left} of 4 bytes)"),
-            ));
-        }
-        let words = (left / 4).min(WORDS_PER_PACKET);
         let start = self.pos;
-        let chunk = &self.bytes.as_ref()[start..start + words * 4];
+        let chunk = match crate::next_records(
+            &self.name,
+            self.bytes.as_ref(),
+            start,
+            4,
+            WORDS_PER_PACKET,
+            "a 32-bit word",
+        ) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.failed = true;
+                return Err(e);
+            }
+        };
+        let words = chunk.len() / 4;
         out.reserve(words);
         let Bounds { width, height } = self.bounds;
         let mut time_high = self.time_high;

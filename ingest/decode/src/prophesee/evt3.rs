@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{outside_sensor, parse_header, Bounds, RawEncoding};
+use super::{open_raw, outside_sensor, Bounds, RawEncoding};
 use crate::{DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
 
 /// Largest sensor side EVT 3.0 addresses (11-bit coordinates).
@@ -62,17 +62,7 @@ impl<B: AsRef<[u8]>> Evt3Reader<B> {
     /// Parses the header; `name` is used in errors. A header naming another
     /// encoding is refused.
     pub fn new(name: &Path, bytes: B, _options: &DecodeOptions) -> Result<Self, DecodeError> {
-        let header = parse_header(name, bytes.as_ref(), MAX_SIDE)?;
-        if let Some(enc) = header.encoding {
-            if enc != RawEncoding::Evt3 {
-                return Err(DecodeError::new(
-                    name,
-                    0,
-                    ErrorKind::Header,
-                    format!("header names {enc:?}, not EVT 3.0"),
-                ));
-            }
-        }
+        let header = open_raw(name, bytes.as_ref(), RawEncoding::Evt3, MAX_SIDE)?;
         Ok(Self {
             name: name.to_path_buf(),
             bytes,
@@ -225,32 +215,27 @@ fn decode_block(
 impl<B: AsRef<[u8]>> EventReader for Evt3Reader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         if self.failed {
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Corrupt,
-                "reader used after an error",
-            ));
+            return Err(DecodeError::after_error(&self.name, self.pos));
         }
-        let len = self.bytes.as_ref().len();
-        if self.pos == len {
-            return Ok(false);
-        }
-        let left = len - self.pos;
-        if left < 2 {
-            self.failed = true;
-            return Err(DecodeError::new(
-                &self.name,
-                self.pos as u64,
-                ErrorKind::Truncated,
-                "file ends inside a 16-bit word (1 of 2 bytes)",
-            ));
-        }
-        let words = (left / 2).min(WORDS_PER_PACKET);
         let start = self.pos;
+        let chunk = match crate::next_records(
+            &self.name,
+            self.bytes.as_ref(),
+            start,
+            2,
+            WORDS_PER_PACKET,
+            "a 16-bit word",
+        ) {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.failed = true;
+                return Err(e);
+            }
+        };
+        let words = chunk.len() / 2;
         // Most words carry one event (a vector word up to 12): reserve for one each.
         out.reserve(words);
-        let chunk = &self.bytes.as_ref()[start..start + words * 2];
         if let Some((i, stop)) = decode_words(chunk, &mut self.state, self.bounds, out) {
             self.failed = true;
             let offset = start + i * 2;

@@ -32,6 +32,17 @@ pub enum RawEncoding {
     Evt3,
 }
 
+impl RawEncoding {
+    /// The name Prophesee's documentation uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            RawEncoding::Evt2 => "EVT 2.0",
+            RawEncoding::Evt21 => "EVT 2.1",
+            RawEncoding::Evt3 => "EVT 3.0",
+        }
+    }
+}
+
 /// What the `%` header of a Prophesee file says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Header {
@@ -177,6 +188,26 @@ fn parse_side(s: &str) -> Option<u32> {
         return None;
     }
     s.parse().ok()
+}
+
+/// Parses the header of a `.raw` file that must hold `expected` (a header naming another
+/// encoding is refused; one naming none is taken as `expected`).
+pub(crate) fn open_raw(
+    name: &Path,
+    bytes: &[u8],
+    expected: RawEncoding,
+    max_side: u32,
+) -> Result<Header, DecodeError> {
+    let header = parse_header(name, bytes, max_side)?;
+    match header.encoding {
+        Some(enc) if enc != expected => Err(DecodeError::new(
+            name,
+            0,
+            ErrorKind::Header,
+            format!("header names {enc:?}, not {}", expected.label()),
+        )),
+        _ => Ok(header),
+    }
 }
 
 /// The encoding a `.raw` header names, for [`Format`](super::Format) detection
