@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{outside_sensor, parse_header, Bounds};
+use super::{next_chunk, outside_sensor, parse_header, Bounds};
 use crate::{DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
 
 /// Largest sensor side DAT addresses (14-bit coordinates).
@@ -83,24 +83,18 @@ impl<B: AsRef<[u8]>> DatReader<B> {
 
 impl<B: AsRef<[u8]>> EventReader for DatReader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
-        if self.failed {
-            return Err(DecodeError::after_error(&self.name, self.pos));
-        }
         let start = self.pos;
-        let chunk = match crate::next_records(
+        let Some(chunk) = next_chunk(
             &self.name,
             self.bytes.as_ref(),
             start,
+            &mut self.failed,
             RECORD_BYTES,
             RECORDS_PER_PACKET,
             "a record",
-        ) {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(false),
-            Err(e) => {
-                self.failed = true;
-                return Err(e);
-            }
+        )?
+        else {
+            return Ok(false);
         };
         let records = chunk.len() / RECORD_BYTES;
         let Bounds { width, height } = self.bounds;

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{open_raw, outside_sensor, Bounds, RawEncoding};
+use super::{next_chunk, open_raw, outside_sensor, Bounds, RawEncoding};
 use crate::{DecodeError, DecodeOptions, ErrorKind, EventReader, Events};
 
 /// Largest sensor side EVT 2.0 addresses (11-bit coordinates).
@@ -65,24 +65,18 @@ impl<B: AsRef<[u8]>> Evt2Reader<B> {
 
 impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
-        if self.failed {
-            return Err(DecodeError::after_error(&self.name, self.pos));
-        }
         let start = self.pos;
-        let chunk = match crate::next_records(
+        let Some(chunk) = next_chunk(
             &self.name,
             self.bytes.as_ref(),
             start,
+            &mut self.failed,
             4,
             WORDS_PER_PACKET,
             "a 32-bit word",
-        ) {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return Ok(false),
-            Err(e) => {
-                self.failed = true;
-                return Err(e);
-            }
+        )?
+        else {
+            return Ok(false);
         };
         let words = chunk.len() / 4;
         out.reserve(words);

@@ -190,6 +190,24 @@ fn parse_side(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
+/// The next chunk of whole `unit`-byte words or records for a Prophesee reader
+/// ([`crate::next_records`]): refused once the reader has failed, and a truncation marks it
+/// failed.
+pub(crate) fn next_chunk<'a>(
+    name: &Path,
+    bytes: &'a [u8],
+    pos: usize,
+    failed: &mut bool,
+    unit: usize,
+    max_units: usize,
+    what: &str,
+) -> Result<Option<&'a [u8]>, DecodeError> {
+    if *failed {
+        return Err(DecodeError::after_error(name, pos));
+    }
+    crate::next_records(name, bytes, pos, unit, max_units, what).inspect_err(|_| *failed = true)
+}
+
 /// Parses the header of a `.raw` file that must hold `expected` (a header naming another
 /// encoding is refused; one naming none is taken as `expected`).
 pub(crate) fn open_raw(
