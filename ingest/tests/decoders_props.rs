@@ -3,11 +3,14 @@
 //! they decode or give an error naming the file, and a truncated copy either
 //! fails or yields a prefix of the full decode.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use dvs_decode::{read_all_bytes, DecodeOptions, Events, Format};
 use proptest::prelude::*;
+
+mod common;
+use common::{check_error_names, is_prefix};
 
 struct Fixture {
     name: PathBuf,
@@ -49,23 +52,6 @@ static FIXTURES: LazyLock<Vec<Fixture>> = LazyLock::new(|| {
     assert!(out.len() >= 3, "expected AEDAT fixtures of every format");
     out
 });
-
-fn is_prefix(part: &Events, full: &Events) -> bool {
-    let n = part.len();
-    n <= full.len()
-        && part.t == full.t[..n]
-        && part.x == full.x[..n]
-        && part.y == full.y[..n]
-        && part.p == full.p[..n]
-}
-
-fn check_error_names(name: &Path, result: &Result<Events, dvs_decode::DecodeError>, len: usize) {
-    if let Err(e) = result {
-        assert_eq!(e.file, name);
-        assert!(e.offset as usize <= len, "{e}");
-        assert!(!e.reason.is_empty());
-    }
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]

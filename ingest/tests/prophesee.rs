@@ -14,6 +14,9 @@ use dvs_fixtures::prophesee::{
 use dvs_fixtures::Event;
 use proptest::prelude::*;
 
+mod common;
+use common::{check_error_names, is_prefix};
+
 const NAME: &str = "rec.raw";
 
 fn encode(format: Format, events: &[Event], w: u16, h: u16, options: &RawOptions) -> Vec<u8> {
@@ -376,27 +379,12 @@ static SAMPLES: std::sync::LazyLock<Vec<Sample>> = std::sync::LazyLock::new(|| {
     out
 });
 
-fn is_prefix(part: &Events, full: &Events) -> bool {
-    let n = part.len();
-    n <= full.len()
-        && part.t == full.t[..n]
-        && part.x == full.x[..n]
-        && part.y == full.y[..n]
-        && part.p == full.p[..n]
-}
-
 fn check_contract(result: &Result<Events, DecodeError>, len: usize) {
-    match result {
-        Ok(ev) => {
-            let n = ev.len();
-            assert!(ev.x.len() == n && ev.y.len() == n && ev.p.len() == n);
-        }
-        Err(e) => {
-            assert_eq!(e.file, Path::new(NAME));
-            assert!(e.offset as usize <= len, "{e}");
-            assert!(!e.reason.is_empty());
-        }
+    if let Ok(ev) = result {
+        let n = ev.len();
+        assert!(ev.x.len() == n && ev.y.len() == n && ev.p.len() == n);
     }
+    check_error_names(Path::new(NAME), result, len);
 }
 
 proptest! {

@@ -1,5 +1,6 @@
-//! Shared helpers for the pipeline tests: the fixture folder and manifest,
-//! `.npz` readers, and a one-call library run into a temporary directory.
+//! Shared helpers for the ingest tests: the fixture folder and manifest,
+//! `.npz` readers, a one-call library run into a temporary directory, and the
+//! decoder contract checks of the property tests.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -163,5 +164,29 @@ pub fn copy_tree(from: &Path, to: &Path) {
         } else {
             std::fs::copy(&p, &dest).unwrap();
         }
+    }
+}
+
+/// True when `part` is the first `part.len()` events of `full` (a truncated file may decode
+/// to a prefix of the whole file, never to other events).
+pub fn is_prefix(part: &dvs_decode::Events, full: &dvs_decode::Events) -> bool {
+    let n = part.len();
+    n <= full.len()
+        && part.t == full.t[..n]
+        && part.x == full.x[..n]
+        && part.y == full.y[..n]
+        && part.p == full.p[..n]
+}
+
+/// A decode error names the file, an offset inside the `len` bytes, and a reason.
+pub fn check_error_names(
+    name: &Path,
+    result: &Result<dvs_decode::Events, dvs_decode::DecodeError>,
+    len: usize,
+) {
+    if let Err(e) = result {
+        assert_eq!(e.file, name);
+        assert!(e.offset as usize <= len, "{e}");
+        assert!(!e.reason.is_empty());
     }
 }
