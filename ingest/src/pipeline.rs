@@ -217,7 +217,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         let d = dtype_from_name(&row.dtype);
         dtype = Some(dtype.map_or(d, |w| w.widest(d)));
     }
-    manifest::write(out, &rows).map_err(|e| io_err(&out.join("manifest.parquet"), e))?;
+    manifest::write(out, &rows).map_err(|e| io_err(&out.join(manifest::FILE_NAME), e))?;
     let report = ErrorsReport {
         recordings_ok,
         recordings_failed: failures.len(),
@@ -225,7 +225,7 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     };
     report
         .write(out)
-        .map_err(|e| io_err(&out.join("errors.json"), e))?;
+        .map_err(|e| io_err(&out.join(ErrorsReport::FILE_NAME), e))?;
     let (height, width) = params.output_hw();
     let info = DatasetInfo {
         format_version: DatasetInfo::FORMAT_VERSION,
@@ -293,7 +293,7 @@ fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(), IngestEr
             }
         }
     }
-    for name in ["manifest.parquet", "errors.json"] {
+    for name in [manifest::FILE_NAME, ErrorsReport::FILE_NAME] {
         let _ = std::fs::remove_file(out.join(name));
     }
     if let Ok(entries) = std::fs::read_dir(work_root) {

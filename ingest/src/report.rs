@@ -47,16 +47,19 @@ pub struct ErrorsReport {
 }
 
 impl ErrorsReport {
+    /// File name of the report inside a prepared dataset.
+    pub const FILE_NAME: &'static str = "errors.json";
+
     /// Writes `errors.json` atomically into `dir`.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let mut json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         json.push(b'\n');
-        dvs_frames::fsutil::atomic_write(&dir.join("errors.json"), &json)
+        dvs_frames::fsutil::atomic_write(&dir.join(Self::FILE_NAME), &json)
     }
 
     /// Reads `errors.json` from `dir`.
     pub fn read(dir: &Path) -> std::io::Result<Self> {
-        let bytes = std::fs::read(dir.join("errors.json"))?;
+        let bytes = std::fs::read(dir.join(Self::FILE_NAME))?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
     }
 }
