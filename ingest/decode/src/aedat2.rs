@@ -102,6 +102,10 @@ impl<B: AsRef<[u8]>> EventReader for Aedat2Reader<B> {
         Ok(true)
     }
 
+    fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
     fn remaining_hint(&self) -> usize {
         (self.bytes.as_ref().len() - self.pos) / RECORD_BYTES
     }

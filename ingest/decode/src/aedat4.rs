@@ -13,9 +13,17 @@
 //! packets, and non-event streams are skipped without decompressing.
 //!
 //! Policies (deliberate):
-//! * Only the lowest-id `EVTS` stream declared in the infoNode is decoded (what
-//!   tonic does); other streams (TRIG, FRME, IMUS, further EVTS) are skipped.
+//! * One `EVTS` stream is decoded: `DecodeOptions::stream` when given (an id the
+//!   infoNode does not declare, or a non-`EVTS` one, is an error listing the
+//!   streams), else the lowest-id `EVTS` stream (what tonic does). Packets of other
+//!   streams (TRIG, FRME, IMUS, further EVTS) are skipped without decompressing.
 //!   A packet whose stream id the infoNode does not declare is an error.
+//! * The sensor size is the decoded stream's `info/sizeX` × `info/sizeY`; an event
+//!   at `x >= sizeX` or `y >= sizeY` is an error (only negatives are refused when
+//!   the stream declares no size).
+//! * Time: DV writes each stream's packets in time order and the format has no
+//!   wrap-around (i64 µs); `t` is returned as stored, and `DecodeOptions::time_order`
+//!   says whether a decrease is an error.
 //! * The FileDataTable is not read; decoding stops at dataTablePosition. A
 //!   packet crossing it, or a file ending inside a packet, is an error.
 //! * `t` is returned as stored (absolute Unix µs); x, y as stored; `p = on`.
@@ -50,11 +58,22 @@ pub enum Compression {
     Zstd,
 }
 
-/// What the infoNode says about one stream id.
+/// What the infoNode says about one stream (`<node name="ID">` under `outInfo`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct StreamInfo {
-    id: i32,
-    type_identifier: String,
+pub struct Aedat4Stream {
+    /// Stream id (the packets' `streamId`).
+    pub id: i32,
+    /// `typeIdentifier`: `EVTS` events, `FRME` frames, `IMUS` IMU samples, `TRIG` triggers, ...
+    pub type_identifier: String,
+    /// `info/sizeX` × `info/sizeY` when declared (event and frame streams): width, height.
+    pub size: Option<(u16, u16)>,
+}
+
+impl Aedat4Stream {
+    /// True for an event (`EVTS`) stream.
+    pub fn is_events(&self) -> bool {
+        self.type_identifier == "EVTS"
+    }
 }
 
 /// Parsed IOHeader.
@@ -70,6 +89,11 @@ pub struct IoHeader {
     pub event_stream: i32,
     /// Every declared stream id (any type).
     pub declared_streams: Vec<i32>,
+    /// Every declared stream, in infoNode order.
+    pub streams: Vec<Aedat4Stream>,
+    /// Sensor size (width, height) of the decoded event stream, when its info declares one;
+    /// events are checked against it.
+    pub sensor: Option<(u16, u16)>,
 }
 
 /// Streaming AEDAT 4.0 decoder over an in-memory file. One
@@ -90,8 +114,8 @@ pub struct Aedat4Reader<B> {
 
 impl<B: AsRef<[u8]>> Aedat4Reader<B> {
     /// Parses magic and IOHeader; `name` is used in errors.
-    pub fn new(name: &Path, bytes: B, _options: &DecodeOptions) -> Result<Self, DecodeError> {
-        let header = parse_io_header(name, bytes.as_ref())?;
+    pub fn new(name: &Path, bytes: B, options: &DecodeOptions) -> Result<Self, DecodeError> {
+        let header = parse_io_header(name, bytes.as_ref(), options.stream)?;
         let len = bytes.as_ref().len();
         let end = if header.data_table_position >= 0 {
             let dtp = header.data_table_position as u64;
@@ -133,6 +157,16 @@ impl<B: AsRef<[u8]>> Aedat4Reader<B> {
     /// The parsed IOHeader.
     pub fn header(&self) -> &IoHeader {
         &self.header
+    }
+
+    /// Every stream the infoNode declares (id, type, size), for `probe`.
+    pub fn streams(&self) -> &[Aedat4Stream] {
+        &self.header.streams
+    }
+
+    /// Sensor size (width, height) of the decoded stream, when declared.
+    pub fn sensor(&self) -> Option<(u16, u16)> {
+        self.header.sensor
     }
 
     fn err(&mut self, offset: usize, kind: ErrorKind, reason: String) -> DecodeError {
@@ -208,7 +242,7 @@ impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
                 std::hint::black_box(fb);
                 Ok(())
             } else {
-                decode_event_packet(fb, out)
+                decode_event_packet(fb, self.header.sensor, out)
             }
         });
         match result {
@@ -223,6 +257,10 @@ impl<B: AsRef<[u8]>> EventReader for Aedat4Reader<B> {
     /// One event per 16 bytes left in the packet area: exact for uncompressed files (less the
     /// packet and flatbuffer headers), a lower bound for compressed ones. Bounded by the file
     /// size, never by a header field.
+    fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
     fn remaining_hint(&self) -> usize {
         (self.end - self.pos) / EVENT_BYTES
     }
@@ -270,7 +308,11 @@ impl Decompressor {
 }
 
 /// Decodes a size-prefixed `EVTS` flatbuffer into `out`.
-fn decode_event_packet(fb: &[u8], out: &mut Events) -> Result<(), PayloadError> {
+fn decode_event_packet(
+    fb: &[u8],
+    sensor: Option<(u16, u16)>,
+    out: &mut Events,
+) -> Result<(), PayloadError> {
     let corrupt = |r: String| (ErrorKind::Corrupt, r);
     let size = le_u32(fb, 0).ok_or_else(|| {
         corrupt(format!(
@@ -322,6 +364,19 @@ fn decode_event_packet(fb: &[u8], out: &mut Events) -> Result<(), PayloadError> 
     let sign = recs.clone().fold(0u64, |acc, (_, w)| acc | w) & 0x8000_8000;
     if sign != 0 {
         return Err(corrupt("EVTS packet holds a negative x or y".into()));
+    }
+    if let Some((width, height)) = sensor {
+        let outside = recs
+            .clone()
+            .position(|(_, w)| w as u16 >= width || (w >> 16) as u16 >= height);
+        if let Some(k) = outside {
+            let (_, w) = recs.clone().nth(k).unwrap_or_default();
+            return Err(corrupt(format!(
+                "EVTS element {k} at (x={}, y={}) lies outside the {width}x{height} sensor the stream info declares",
+                w as u16,
+                (w >> 16) as u16
+            )));
+        }
     }
     out.extend_columns(recs.map(|(t, w)| {
         (
@@ -390,7 +445,11 @@ impl<'a> Table<'a> {
 }
 
 /// Parses magic, IOHeader and infoNode.
-fn parse_io_header(name: &Path, bytes: &[u8]) -> Result<IoHeader, DecodeError> {
+fn parse_io_header(
+    name: &Path,
+    bytes: &[u8],
+    chosen: Option<u32>,
+) -> Result<IoHeader, DecodeError> {
     let header_err =
         |off: usize, kind: ErrorKind, r: String| DecodeError::new(name, off as u64, kind, r);
     if !bytes.starts_with(MAGIC) {
@@ -456,27 +515,74 @@ fn parse_io_header(name: &Path, bytes: &[u8]) -> Result<IoHeader, DecodeError> {
         .ok_or_else(|| bad("infoNode string out of bounds"))?;
     let text = std::str::from_utf8(text).map_err(|_| bad("infoNode is not UTF-8"))?;
     let streams = parse_info_node(text).map_err(|r| bad(&r))?;
-    let event_stream = streams
-        .iter()
-        .filter(|s| s.type_identifier == "EVTS")
-        .map(|s| s.id)
-        .min()
-        .ok_or_else(|| bad("infoNode declares no EVTS (event) stream"))?;
+    let listing = || {
+        streams
+            .iter()
+            .map(|s| format!("{} {}", s.id, s.type_identifier))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let event = match chosen {
+        None => streams
+            .iter()
+            .filter(|s| s.is_events())
+            .min_by_key(|s| s.id)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "infoNode declares no EVTS (event) stream; streams: {}",
+                    listing()
+                ))
+            })?,
+        Some(id) => {
+            let found = streams.iter().find(|s| i64::from(s.id) == i64::from(id));
+            match found {
+                Some(s) if s.is_events() => s,
+                Some(s) => {
+                    return Err(header_err(
+                        start,
+                        ErrorKind::Unsupported,
+                        format!(
+                            "stream {id} is a {} stream, not an EVTS event stream; streams: {}",
+                            s.type_identifier,
+                            listing()
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(header_err(
+                        start,
+                        ErrorKind::Unsupported,
+                        format!("no stream {id} in the infoNode; streams: {}", listing()),
+                    ))
+                }
+            }
+        }
+    };
+    let (event_stream, sensor) = (event.id, event.size);
     Ok(IoHeader {
         compression,
         data_table_position,
         first_packet: start + len,
         event_stream,
         declared_streams: streams.iter().map(|s| s.id).collect(),
+        sensor,
+        streams,
     })
 }
 
-/// Extracts `(stream id, typeIdentifier)` for every `<node>` directly under
-/// `<node name="outInfo">`. A minimal tag scanner: the infoNode is a tiny,
+/// Extracts id, `typeIdentifier` and `info/sizeX`, `info/sizeY` of every `<node>` directly
+/// under `<node name="outInfo">`. A minimal tag scanner: the infoNode is a tiny,
 /// machine-written document (no comments, CDATA or entities in the parts read).
-fn parse_info_node(xml: &str) -> Result<Vec<StreamInfo>, String> {
+fn parse_info_node(xml: &str) -> Result<Vec<Aedat4Stream>, String> {
+    /// One `outInfo/<id>` node while it is read: type and the two sizes as found.
+    struct Partial<'x> {
+        name: &'x str,
+        type_identifier: Option<String>,
+        size_x: Option<u16>,
+        size_y: Option<u16>,
+    }
     let mut stack: Vec<&str> = Vec::new();
-    let mut streams: Vec<StreamInfo> = Vec::new();
+    let mut partial: Vec<Partial> = Vec::new();
     let mut rest = xml;
     while let Some(lt) = rest.find('<') {
         rest = &rest[lt..];
@@ -488,29 +594,78 @@ fn parse_info_node(xml: &str) -> Result<Vec<StreamInfo>, String> {
                 if stack.len() >= MAX_XML_DEPTH {
                     return Err("nodes nested too deeply".into());
                 }
-                stack.push(attribute(attrs, "name").unwrap_or(""));
+                let name = attribute(attrs, "name").unwrap_or("");
+                stack.push(name);
+                if stack.len() == 2 && stack[0] == "outInfo" {
+                    if partial.iter().any(|p| p.name == name) {
+                        return Err(format!("stream node '{name}' declared twice"));
+                    }
+                    partial.push(Partial {
+                        name,
+                        type_identifier: None,
+                        size_x: None,
+                        size_y: None,
+                    });
+                }
             }
         } else if tag.starts_with("/node") {
             stack.pop().ok_or("unbalanced </node>")?;
         } else if let Some(attrs) = tag.strip_prefix("attr") {
-            if attribute(attrs, "key") == Some("typeIdentifier")
-                && stack.len() == 2
-                && stack[0] == "outInfo"
-            {
+            let in_stream = stack.len() >= 2 && stack[0] == "outInfo";
+            let key = attribute(attrs, "key");
+            let value = || -> Result<&str, String> {
                 let end = after.find("</attr>").ok_or("unterminated <attr>")?;
-                let id: i32 = stack[1]
-                    .parse()
-                    .map_err(|_| format!("stream node name '{}' is not an integer id", stack[1]))?;
-                if streams.iter().any(|s| s.id == id) {
-                    return Err(format!("stream id {id} declared twice"));
+                Ok(after[..end].trim())
+            };
+            if let (true, Some(current)) = (in_stream, partial.last_mut()) {
+                match (stack.len(), stack.get(2).copied(), key) {
+                    (2, _, Some("typeIdentifier")) => {
+                        current.type_identifier = Some(value()?.to_string());
+                    }
+                    (3, Some("info"), Some(k @ ("sizeX" | "sizeY"))) => {
+                        let text = value()?;
+                        let side =
+                            text.parse::<u16>().ok().filter(|&v| v > 0).ok_or_else(|| {
+                                format!(
+                                    "stream {} declares {k} '{text}' (must be 1..=65535)",
+                                    current.name
+                                )
+                            })?;
+                        if k == "sizeX" {
+                            current.size_x = Some(side);
+                        } else {
+                            current.size_y = Some(side);
+                        }
+                    }
+                    _ => {}
                 }
-                streams.push(StreamInfo {
-                    id,
-                    type_identifier: after[..end].trim().to_string(),
-                });
             }
         }
         rest = after;
+    }
+    let mut streams = Vec::new();
+    for p in partial {
+        // Nodes without a type (none in DV's files) are not streams.
+        let Some(type_identifier) = p.type_identifier else {
+            continue;
+        };
+        let id: i32 = p
+            .name
+            .parse()
+            .map_err(|_| format!("stream node name '{}' is not an integer id", p.name))?;
+        if streams.iter().any(|s: &Aedat4Stream| s.id == id) {
+            return Err(format!("stream id {id} declared twice"));
+        }
+        let size = match (p.size_x, p.size_y) {
+            (Some(w), Some(h)) => Some((w, h)),
+            (None, None) => None,
+            _ => return Err(format!("stream {id} declares only one of sizeX, sizeY")),
+        };
+        streams.push(Aedat4Stream {
+            id,
+            type_identifier,
+            size,
+        });
     }
     if streams.is_empty() {
         return Err("no streams under <node name=\"outInfo\">".into());

@@ -336,6 +336,29 @@ pub struct DecodeOptions {
     pub npy_time_unit: TimeUnit,
     /// `.npy`: the column order of a plain `(N, 4)` array (default: refuse it).
     pub npy_columns: NpyColumns,
+    /// AEDAT 4: the id of the stream to decode (default: the lowest-id `EVTS` stream). An id the
+    /// file does not declare, or one that is not an event stream, is an error naming the
+    /// streams the file holds.
+    pub stream: Option<u32>,
+    /// What a timestamp smaller than the previous event's does (default: kept as stored).
+    pub time_order: TimeOrder,
+}
+
+/// What a decoder does when an event's timestamp is smaller than the previous event's.
+///
+/// Every decoder first applies what its format defines for time going round (EVT 2.0 / 3.0
+/// time-high wrap, the ATIS / N-Caltech101 overflow rule, AEDAT 3.1 timestamp overflow and
+/// resets); this policy is about what is left: real sensors emit small reorderings (a Prophesee
+/// readout is not strictly sorted), corrupt files emit large ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TimeOrder {
+    /// Timestamps are returned as stored (the default; `dvs-ingest probe` counts violations).
+    #[default]
+    AsStored,
+    /// The first event whose `t` is smaller than the previous event's is an
+    /// [`ErrorKind::TimeOrder`] error naming the byte offset of the packet (or block of
+    /// records) holding it, its index and both timestamps.
+    Error,
 }
 
 /// Broad class of a [`DecodeError`], for callers that branch on it.
@@ -354,6 +377,8 @@ pub enum ErrorKind {
     Unsupported,
     /// A `TIMESTAMP_RESET` under [`TimestampResetPolicy::Error`].
     TimestampReset,
+    /// Time going backwards under [`TimeOrder::Error`].
+    TimeOrder,
     /// Error reported by the HDF5 library or an unexpected HDF5 layout.
     Hdf5,
 }
@@ -454,6 +479,12 @@ pub trait EventReader {
         0
     }
 
+    /// Byte offset of the next packet (or block of records) to be decoded: where an error
+    /// about the events of the next [`EventReader::read_packet`] call is located.
+    fn position(&self) -> u64 {
+        0
+    }
+
     /// Appends every remaining event to `out`.
     fn read_to_end(&mut self, out: &mut Events) -> Result<(), DecodeError> {
         out.reserve(self.remaining_hint());
@@ -491,7 +522,7 @@ pub fn open_bytes<'a, B: AsRef<[u8]> + 'a>(
     format: Format,
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventReader + 'a>, DecodeError> {
-    Ok(match format {
+    let reader: Box<dyn EventReader + 'a> = match format {
         Format::Aedat2 => Box::new(aedat2::Aedat2Reader::new(name, bytes, options)?),
         Format::Aedat31 => Box::new(aedat31::Aedat31Reader::new(name, bytes, options)?),
         Format::Aedat4 => Box::new(aedat4::Aedat4Reader::new(name, bytes, options)?),
@@ -501,7 +532,77 @@ pub fn open_bytes<'a, B: AsRef<[u8]> + 'a>(
         Format::Evt3 => Box::new(prophesee::evt3::Evt3Reader::new(name, bytes, options)?),
         Format::Dat => Box::new(prophesee::dat::DatReader::new(name, bytes, options)?),
         Format::Hdf5 => return Err(hdf5_not_a_stream(name)),
+    };
+    Ok(match options.time_order {
+        TimeOrder::AsStored => reader,
+        TimeOrder::Error => Box::new(TimeOrderChecked::new(name, reader)),
     })
+}
+
+/// [`TimeOrder::Error`]: wraps any reader and fails at the first event whose `t` is smaller than
+/// the previous event's, naming the offset of the packet that holds it.
+pub struct TimeOrderChecked<'a> {
+    name: PathBuf,
+    inner: Box<dyn EventReader + 'a>,
+    /// `t` of the last event returned so far.
+    last_t: Option<i64>,
+    /// Events returned so far.
+    seen: u64,
+    failed: bool,
+}
+
+impl<'a> TimeOrderChecked<'a> {
+    /// Checks the events `inner` decodes from the file `name`.
+    pub fn new(name: &Path, inner: Box<dyn EventReader + 'a>) -> Self {
+        Self {
+            name: name.to_path_buf(),
+            inner,
+            last_t: None,
+            seen: 0,
+            failed: false,
+        }
+    }
+}
+
+impl EventReader for TimeOrderChecked<'_> {
+    fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
+        let offset = self.inner.position();
+        if self.failed {
+            return Err(DecodeError::after_error(&self.name, offset as usize));
+        }
+        let start = out.len();
+        let more = self.inner.read_packet(out)?;
+        let new = &out.t[start..];
+        let mut prev = self.last_t.unwrap_or(i64::MIN);
+        for (k, &t) in new.iter().enumerate() {
+            if t < prev {
+                self.failed = true;
+                return Err(DecodeError::new(
+                    &self.name,
+                    offset,
+                    ErrorKind::TimeOrder,
+                    format!(
+                        "time goes backwards: event {} (t={t} us) comes after t={prev} us, in the packet starting here",
+                        self.seen + k as u64
+                    ),
+                ));
+            }
+            prev = t;
+        }
+        if let Some(&t) = new.last() {
+            self.last_t = Some(t);
+        }
+        self.seen += new.len() as u64;
+        Ok(more)
+    }
+
+    fn position(&self) -> u64 {
+        self.inner.position()
+    }
+
+    fn remaining_hint(&self) -> usize {
+        self.inner.remaining_hint()
+    }
 }
 
 /// Decodes every event of `path`.

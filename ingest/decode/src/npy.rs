@@ -723,6 +723,10 @@ impl<B: AsRef<[u8]>> EventReader for NpyReader<B> {
         Ok(true)
     }
 
+    fn position(&self) -> u64 {
+        (self.layout.data_start + self.row * self.layout.itemsize) as u64
+    }
+
     fn remaining_hint(&self) -> usize {
         self.layout.rows - self.row
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use dvs_decode::{
     read_all_bytes, read_hdf5_samples, AtisSensor, DecodeOptions, Format, NpyColumns, Orientation,
-    TimeUnit, TimestampResetPolicy,
+    TimeOrder, TimeUnit, TimestampResetPolicy,
 };
 
 /// Decoder options chosen by the first input byte (both orientations, both
@@ -50,6 +50,17 @@ pub fn options_from_mode(mode: u8) -> DecodeOptions {
             0 => NpyColumns::Named,
             1 => NpyColumns::Xypt,
             _ => NpyColumns::Txyp,
+        },
+        // AEDAT 4 stream choice (default, the usual ids, an id no file declares) and the
+        // time-order policy, from bits the other fields share.
+        stream: match (mode >> 3) % 4 {
+            0 => None,
+            k => Some(u32::from(k) - 1),
+        },
+        time_order: if mode & 0x20 == 0 {
+            TimeOrder::AsStored
+        } else {
+            TimeOrder::Error
         },
     }
 }

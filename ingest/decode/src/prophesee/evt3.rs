@@ -264,6 +264,10 @@ impl<B: AsRef<[u8]>> EventReader for Evt3Reader<B> {
 
     /// One event per word: a bound for files without vector words, an
     /// estimate otherwise (the output grows past it if needed).
+    fn position(&self) -> u64 {
+        self.pos as u64
+    }
+
     fn remaining_hint(&self) -> usize {
         (self.bytes.as_ref().len() - self.pos) / 2
     }
