@@ -1,0 +1,207 @@
+//! Recordings → numpy: the event columns of one file through dvs-decode's readers (format
+//! detected as `dvs-ingest probe` detects it), the probe summary through dvs-ingest's
+//! [`dvs_ingest::probe`], and frame integration through [`dvs_ingest::integrate`] (the
+//! SpikingJelly / tonic rules). Decoding and integration run with the GIL released; the
+//! decoded columns become numpy arrays without a copy.
+
+use std::path::PathBuf;
+
+use dvs_decode::aedat4::Aedat4Reader;
+use dvs_decode::{AtisSensor, DecodeOptions, EventReader, Events, Format, Orientation};
+use dvs_ingest::integrate::FrameGeometry;
+use dvs_ingest::SplitBy;
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+
+use crate::errors::{config_error, decode_error};
+
+type Columns<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<u16>>,
+    Bound<'py, PyArray1<u16>>,
+    Bound<'py, PyArray1<u8>>,
+);
+
+/// Decoder options from the Python keywords.
+fn decode_options(
+    orientation: &str,
+    keep_invalid: bool,
+    atis_sensor: Option<(u16, u16)>,
+) -> PyResult<DecodeOptions> {
+    let orientation = match orientation {
+        "spikingjelly" => Orientation::SpikingJelly,
+        "raw" => Orientation::Raw,
+        other => {
+            return Err(config_error(format!(
+                "orientation {other:?} (expected 'spikingjelly' or 'raw')"
+            )))
+        }
+    };
+    Ok(DecodeOptions {
+        orientation,
+        keep_invalid,
+        atis_sensor: atis_sensor.map_or(AtisSensor::default(), |(width, height)| {
+            AtisSensor::Declared { width, height }
+        }),
+        ..DecodeOptions::default()
+    })
+}
+
+/// What to decode: one event stream of `path`, or (HDF5) one pre-cut sample.
+enum Selection {
+    Default,
+    Stream(i64),
+    Hdf5Key(String),
+}
+
+fn decode(path: &std::path::Path, selection: Selection, options: &DecodeOptions) -> PyResult<Events> {
+    let format = Format::detect_file(path).map_err(decode_error)?;
+    if format == Format::Hdf5 {
+        let key = match selection {
+            Selection::Hdf5Key(key) => key,
+            Selection::Stream(id) => id.to_string(),
+            Selection::Default => {
+                return Err(config_error(format!(
+                    "{}: HDF5 holds pre-cut samples, not one stream: pass stream=<sample key> \
+                     (spiketrain.probe / spiketrain.hdf5_keys list them)",
+                    path.display()
+                )))
+            }
+        };
+        let samples = dvs_decode::read_hdf5_samples(path).map_err(decode_error)?;
+        return samples
+            .into_iter()
+            .find(|s| s.key == key)
+            .map(|s| s.events)
+            .ok_or_else(|| {
+                config_error(format!("{}: no sample with key {key:?}", path.display()))
+            });
+    }
+    let bytes = dvs_decode::read_file_bytes(path).map_err(decode_error)?;
+    let mut reader: Box<dyn EventReader + '_> = match (format, selection) {
+        (_, Selection::Default) => {
+            dvs_decode::open_bytes(path, &bytes[..], format, options).map_err(decode_error)?
+        }
+        (Format::Aedat4, Selection::Stream(id)) => {
+            let reader = Aedat4Reader::new(path, &bytes[..], options).map_err(decode_error)?;
+            let decoded = i64::from(reader.header().event_stream);
+            if id != decoded {
+                return Err(config_error(format!(
+                    "{}: stream {id} is not decoded: the reader decodes the lowest-id EVTS \
+                     stream, {decoded} (declared: {:?})",
+                    path.display(),
+                    reader.header().declared_streams
+                )));
+            }
+            Box::new(reader)
+        }
+        (_, Selection::Stream(0)) => {
+            dvs_decode::open_bytes(path, &bytes[..], format, options).map_err(decode_error)?
+        }
+        (_, _) => {
+            return Err(config_error(format!(
+                "{}: {format} files hold one event stream (stream=0 or None)",
+                path.display()
+            )))
+        }
+    };
+    let mut events = Events::new();
+    reader.read_to_end(&mut events).map_err(decode_error)?;
+    Ok(events)
+}
+
+/// Every event of `path` as four columns `(t µs int64, x uint16, y uint16, p uint8)`.
+/// `stream`: an int (AEDAT 4 stream id) or, for HDF5, the sample key.
+#[pyfunction]
+#[pyo3(signature = (path, stream=None, orientation="spikingjelly", keep_invalid=false, atis_sensor=None))]
+pub fn read_event_columns<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    stream: Option<Bound<'py, PyAny>>,
+    orientation: &str,
+    keep_invalid: bool,
+    atis_sensor: Option<(u16, u16)>,
+) -> PyResult<Columns<'py>> {
+    let options = decode_options(orientation, keep_invalid, atis_sensor)?;
+    let selection = match stream {
+        None => Selection::Default,
+        Some(s) if s.is_instance_of::<pyo3::types::PyString>() => {
+            Selection::Hdf5Key(s.extract::<String>()?)
+        }
+        Some(s) => Selection::Stream(s.extract::<i64>()?),
+    };
+    let events = py.detach(|| decode(&path, selection, &options))?;
+    Ok((
+        PyArray1::from_vec(py, events.t),
+        PyArray1::from_vec(py, events.x),
+        PyArray1::from_vec(py, events.y),
+        PyArray1::from_vec(py, events.p),
+    ))
+}
+
+/// The sample keys of a DECOLLE-layout HDF5 file, in file order.
+#[pyfunction]
+pub fn hdf5_keys(py: Python<'_>, path: PathBuf) -> PyResult<Vec<String>> {
+    let samples = py
+        .detach(|| dvs_decode::read_hdf5_samples(&path))
+        .map_err(decode_error)?;
+    Ok(samples.into_iter().map(|s| s.key).collect())
+}
+
+/// `dvs-ingest probe` of one file, as JSON text.
+#[pyfunction]
+#[pyo3(signature = (path, orientation="spikingjelly", keep_invalid=false, atis_sensor=None))]
+pub fn probe_json(
+    py: Python<'_>,
+    path: PathBuf,
+    orientation: &str,
+    keep_invalid: bool,
+    atis_sensor: Option<(u16, u16)>,
+) -> PyResult<String> {
+    let options = decode_options(orientation, keep_invalid, atis_sensor)?;
+    let probe = py
+        .detach(|| dvs_ingest::probe::probe(&path, &options))
+        .map_err(decode_error)?;
+    serde_json::to_string(&probe).map_err(|e| config_error(e.to_string()))
+}
+
+/// Integrates the events into `[frames, 2, height, width]` float32 counts by `split_by`
+/// (`number`, `time`, `tonic-time-bins`); flat, reshaped by the caller.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn integrate_frames<'py>(
+    py: Python<'py>,
+    t: PyReadonlyArray1<'py, i64>,
+    x: PyReadonlyArray1<'py, u16>,
+    y: PyReadonlyArray1<'py, u16>,
+    p: PyReadonlyArray1<'py, u8>,
+    width: usize,
+    height: usize,
+    frames: usize,
+    split_by: &str,
+) -> PyResult<Bound<'py, PyArray1<f32>>> {
+    let split_by: SplitBy = split_by.parse().map_err(config_error)?;
+    if frames == 0 {
+        return Err(config_error("n_frames must be at least 1"));
+    }
+    let (t, x, y, p) = (t.as_slice()?, x.as_slice()?, y.as_slice()?, p.as_slice()?);
+    let n = t.len();
+    if x.len() != n || y.len() != n || p.len() != n {
+        return Err(config_error(format!(
+            "event columns differ in length (t {n}, x {}, y {}, p {})",
+            x.len(),
+            y.len(),
+            p.len()
+        )));
+    }
+    let geometry = FrameGeometry {
+        frames,
+        height,
+        width,
+    };
+    let counts = py
+        .detach(|| dvs_ingest::integrate(t, x, y, p, split_by, geometry))
+        .map_err(|e| config_error(e.to_string()))?;
+    let values: Vec<f32> = counts.counts.iter().map(|&c| c as f32).collect();
+    Ok(PyArray1::from_vec(py, values))
+}
