@@ -10,7 +10,8 @@
 //! (the resumable `run`), [`manifest`] (`manifest.parquet`), [`report`]
 //! (`errors.json`), [`config`] (the effective configuration and the recorded
 //! parameters), [`export`] (SpikingJelly-style `.npz`), [`inspect`]
-//! (statistics and PNG previews), [`probe`] (one raw recording's summary) and
+//! (statistics and PNG previews), [`probe`] (one raw recording's summary),
+//! [`merge`] (`run --part i/N` and `merge`: ingest across many machines) and
 //! [`bench`] (the `bench` subcommand's measurements).
 
 pub mod bench;
@@ -21,6 +22,7 @@ pub mod integrate;
 pub mod labels;
 pub mod layout;
 pub mod manifest;
+pub mod merge;
 pub mod part;
 pub mod pipeline;
 pub mod probe;

@@ -25,6 +25,7 @@ use dvs_ingest::config::{
     DEFAULT_ZSTD_LEVEL,
 };
 use dvs_ingest::layout::{CifarSplit, DatasetKind};
+use dvs_ingest::merge::PartSpec;
 use dvs_ingest::SplitBy;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,9 @@ enum Command {
     Inspect(InspectSettings),
     /// Time raw reading, decoding and the whole ingest of an input folder.
     Bench(BenchSettings),
+    /// Merge the part directories of `run --part i/N` into one dataset, byte-identical
+    /// to a single-process run.
+    Merge(MergeArgs),
     /// Format, sensor size, streams, event count, duration, rate, ON share and
     /// time-order violations of raw recordings.
     Probe(ProbeSettings),
@@ -110,6 +114,10 @@ struct RunSettings {
     /// Replace an existing dataset made with different parameters.
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     overwrite: bool,
+    /// Many machines: ingest part i of N (`1/3` .. `3/3`, numbered from 1) of the
+    /// recordings into --output as a part directory; `merge` makes the dataset.
+    #[arg(long)]
+    part: Option<PartSpec>,
 }
 
 impl RunSettings {
@@ -169,6 +177,38 @@ struct InspectSettings {
     png: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct MergeArgs {
+    #[command(flatten)]
+    settings: MergeSettings,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+/// The settings of `merge` (also TOML keys: `parts = [...]`, `output`, `jobs`, `overwrite`).
+#[derive(Args, Serialize, Deserialize)]
+struct MergeSettings {
+    /// TOML file with any of the settings below (flags override it).
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// The part directories (every part 1..N exactly once, any order).
+    #[arg(num_args = 0..)]
+    #[serde(default)]
+    parts: Vec<PathBuf>,
+    /// Output dataset directory (required).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
+    /// Replace an existing dataset made with different parameters.
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
+    #[serde(default)]
+    overwrite: bool,
+}
+
 #[derive(Args, Serialize, Deserialize)]
 struct BenchSettings {
     #[command(flatten)]
@@ -222,6 +262,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(_) => settings::resolve(sub)
             .map_err(Into::into)
             .and_then(cmd_bench),
+        Command::Merge(args) => cmd_merge(settings::resolve(sub), args.no_progress),
         Command::Probe(_) => settings::resolve(sub)
             .map_err(Into::into)
             .and_then(cmd_probe),
@@ -233,13 +274,44 @@ fn cmd_run(
     settings: Result<RunSettings, settings::SettingsError>,
     no_progress: bool,
 ) -> Result<Outcome> {
-    let config = settings?.into_config()?;
+    let settings = settings?;
+    let part = settings.part;
+    let config = settings.into_config()?;
     let started = Instant::now();
-    let summary = dvs_ingest::run(&config, !no_progress)?;
+    let summary = match part {
+        Some(part) => dvs_ingest::pipeline::run_part(&config, part, !no_progress)?,
+        None => dvs_ingest::run(&config, !no_progress)?,
+    };
+    let what = part.map(|p| format!("part {p} in ")).unwrap_or_default();
+    print_summary(&summary, started, &what)
+}
+
+fn cmd_merge(
+    settings: Result<MergeSettings, settings::SettingsError>,
+    no_progress: bool,
+) -> Result<Outcome> {
+    let settings = settings?;
+    let config = dvs_ingest::merge::MergeConfig {
+        parts: settings.parts,
+        output: required(settings.output, "output")?,
+        jobs: settings.jobs,
+        overwrite: settings.overwrite,
+    };
+    let started = Instant::now();
+    let summary = dvs_ingest::merge::merge(&config, !no_progress)?;
+    print_summary(&summary, started, "")
+}
+
+/// Prints what a run, part or merge did (failures on stderr); exit 2 if some recording failed.
+fn print_summary(
+    summary: &dvs_ingest::RunSummary,
+    started: Instant,
+    what: &str,
+) -> Result<Outcome> {
     let secs = started.elapsed().as_secs_f64();
     if summary.up_to_date {
         println!(
-            "{} is up to date (params_hash {})",
+            "{what}{} is up to date (params_hash {})",
             summary.output.display(),
             summary.params_hash
         );
@@ -250,7 +322,7 @@ fn cmd_run(
             .map(|(s, n)| format!("{s} {n}"))
             .collect();
         println!(
-            "wrote {} ({}; {} recordings, {} resumed, {} failed; {:.1} M events in {secs:.2} s; params_hash {})",
+            "wrote {what}{} ({}; {} recordings, {} resumed, {} failed; {:.1} M events in {secs:.2} s; params_hash {})",
             summary.output.display(),
             samples.join(", "),
             summary.recordings_ok,
@@ -301,6 +373,9 @@ fn cmd_inspect(settings: InspectSettings) -> Result<Outcome> {
 }
 
 fn cmd_bench(settings: BenchSettings) -> Result<Outcome> {
+    if settings.run.part.is_some() {
+        anyhow::bail!("bench times a whole ingest; it takes no --part");
+    }
     let config = settings.run.into_config()?;
     let report = dvs_ingest::bench::measure(&config, settings.repeat)
         .with_context(|| format!("benchmarking {}", config.input.display()))?;

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use crate::config::{IngestConfig, IngestParams};
 use crate::layout::{discover, Recording, Split};
 use crate::manifest::{self, ManifestRow};
+use crate::merge::{self, PartSpec};
 use crate::part::{self, PartHeader, PartSample, SourceFingerprint};
 use crate::report::{ErrorsReport, RecordingFailure};
 use crate::sample::{process_recording, FrameBuf, SampleMeta};
@@ -77,7 +78,7 @@ pub enum IngestError {
     Settings(#[from] settings::SettingsError),
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> IngestError {
     IngestError::Io {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -108,10 +109,33 @@ pub struct RunSummary {
 /// Runs the ingest described by `config`. `show_progress` draws an indicatif bar
 /// on stderr (hidden anyway when stderr is not a terminal).
 pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, IngestError> {
+    run_recordings(config, None, show_progress)
+}
+
+/// Runs phase 1 of one part of a many-machine ingest (`--part i/N`, [`crate::merge`]):
+/// its share of the recordings into work parts under `config.output`, then `part.json`.
+pub fn run_part(
+    config: &IngestConfig,
+    part: PartSpec,
+    show_progress: bool,
+) -> Result<RunSummary, IngestError> {
+    run_recordings(config, Some(part), show_progress)
+}
+
+fn run_recordings(
+    config: &IngestConfig,
+    part: Option<PartSpec>,
+    show_progress: bool,
+) -> Result<RunSummary, IngestError> {
     let params = config.params();
     let hash = params.hash();
     let out = &config.output;
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    if let Some(part) = part {
+        if let Some(done) = merge::part_up_to_date(out, part, &hash, config.overwrite)? {
+            return Ok(done);
+        }
+    }
 
     if out.join(DatasetInfo::FILE_NAME).exists() {
         let existing = DatasetInfo::read(out)?;
@@ -164,6 +188,13 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
 
     let discovered = discover(config.dataset, &config.input, config.split)
         .map_err(|e| io_err(&config.input, e))?;
+    let (discovered, selection) = match part {
+        Some(part) => {
+            let (mine, selection) = merge::select_part(part, discovered);
+            (mine, Some(selection))
+        }
+        None => (discovered, None),
+    };
     let mut failures = discovered.failures;
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -190,11 +221,94 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     failures.extend(phase1.failures);
     failures.sort();
 
-    // Phase 2: pack.
     let recordings_ok = phase1.parts.len();
     let (recordings_resumed, events_decoded) = (phase1.resumed, phase1.events_decoded);
+    let (height, width) = params.output_hw();
+    // dataset.json less what the samples decide (splits; dtype when there are samples).
+    let skeleton = DatasetInfo {
+        format_version: DatasetInfo::FORMAT_VERSION,
+        kind: config.dataset.as_str().to_string(),
+        classes: config.dataset.class_names(),
+        frames: params.frames,
+        height,
+        width,
+        dtype: if params.resize.is_some() {
+            Dtype::F32
+        } else {
+            Dtype::U8
+        },
+        params: params.to_json(),
+        params_hash: hash.clone(),
+        splits: Default::default(),
+    };
+    if let (Some(part), Some(selection)) = (part, selection) {
+        let mut summary = merge::finish_part(
+            out,
+            part,
+            selection,
+            skeleton,
+            config,
+            phase1.parts,
+            failures,
+        )?;
+        summary.recordings_resumed = recordings_resumed;
+        summary.events_decoded = events_decoded;
+        return Ok(summary);
+    }
+
+    // Phase 2: pack.
+    let packed = Packed {
+        parts: phase1.parts,
+        failures,
+        recordings_ok,
+    };
+    let summary = pool.install(|| {
+        pack_dataset(
+            config,
+            &params,
+            skeleton,
+            packed,
+            Some(&work_root),
+            show_progress,
+        )
+    })?;
+    Ok(RunSummary {
+        recordings_resumed,
+        events_decoded,
+        ..summary
+    })
+}
+
+/// What phase 2 packs: every finished work part, and the failures to report.
+pub(crate) struct Packed {
+    /// One per ingested recording.
+    pub(crate) parts: Vec<DonePart>,
+    /// Every recording that failed (discovery and phase 1), sorted.
+    pub(crate) failures: Vec<RecordingFailure>,
+    /// Recordings ingested.
+    pub(crate) recordings_ok: usize,
+}
+
+/// Phase 2 and the dataset files: shards (in the fixed order), `manifest.parquet`,
+/// `errors.json`, then (after removing `work_root`, when given) `dataset.json`, which is
+/// `skeleton` with the splits and the widest stored dtype of the samples. Shared by `run`
+/// and `merge`, so both write the same bytes from the same parts.
+pub(crate) fn pack_dataset(
+    config: &IngestConfig,
+    params: &IngestParams,
+    skeleton: DatasetInfo,
+    packed: Packed,
+    work_root: Option<&Path>,
+    show_progress: bool,
+) -> Result<RunSummary, IngestError> {
+    let out = &config.output;
+    let Packed {
+        parts,
+        failures,
+        recordings_ok,
+    } = packed;
     let started = Instant::now();
-    let rows = pool.install(|| phase2(config, &params, out, phase1.parts, show_progress))?;
+    let rows = phase2(config, params, out, parts, show_progress)?;
     tracing::debug!(
         seconds = started.elapsed().as_secs_f64(),
         "phase 2 (append to shards)"
@@ -226,27 +340,17 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
     report
         .write(out)
         .map_err(|e| io_err(&out.join(ErrorsReport::FILE_NAME), e))?;
-    let (height, width) = params.output_hw();
     let info = DatasetInfo {
-        format_version: DatasetInfo::FORMAT_VERSION,
-        kind: config.dataset.as_str().to_string(),
-        classes: config.dataset.class_names(),
-        frames: params.frames,
-        height,
-        width,
-        dtype: dtype.unwrap_or(if params.resize.is_some() {
-            Dtype::F32
-        } else {
-            Dtype::U8
-        }),
-        params: params.to_json(),
-        params_hash: hash.clone(),
+        dtype: dtype.unwrap_or(skeleton.dtype),
         splits: splits.clone(),
+        ..skeleton
     };
     // Everything else is in place; drop the parts, then mark completion last
     // (a kill before this line leaves an incomplete dataset that a rerun redoes).
-    let _ = std::fs::remove_dir_all(&work);
-    let _ = std::fs::remove_dir(&work_root);
+    if let Some(work_root) = work_root {
+        let _ = std::fs::remove_dir_all(work_root.join(&info.params_hash));
+        let _ = std::fs::remove_dir(work_root);
+    }
     fsutil::sync_dir(out).map_err(|e| io_err(out, e))?;
     info.write_atomic(out)?;
     tracing::debug!(
@@ -259,10 +363,10 @@ pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, Ing
         up_to_date: false,
         samples: splits.into_iter().map(|(k, v)| (k, v.samples)).collect(),
         recordings_ok,
-        recordings_resumed,
+        recordings_resumed: 0,
         failures,
-        events_decoded,
-        params_hash: hash,
+        events_decoded: 0,
+        params_hash: info.params_hash,
     })
 }
 
@@ -277,7 +381,7 @@ fn dtype_from_name(name: &str) -> Dtype {
 
 /// Removes shards, manifest and reports of an incomplete or replaced dataset,
 /// stray temporary files, and parts made with other parameters.
-fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(), IngestError> {
+pub(crate) fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(), IngestError> {
     fsutil::remove_stray_temps(out);
     for split in [Split::Train, Split::Test] {
         let dir = out.join(split.as_str());
@@ -309,10 +413,10 @@ fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(), IngestEr
 /// A finished phase-1 part: where it is, its (validated) header, and the
 /// encoded shard record of each of its samples that phase 1 kept in memory
 /// (aligned with `header.samples`; `None` = re-read from the part).
-struct DonePart {
-    path: PathBuf,
-    header: PartHeader,
-    encoded: Vec<Option<EncodedRecord>>,
+pub(crate) struct DonePart {
+    pub(crate) path: PathBuf,
+    pub(crate) header: PartHeader,
+    pub(crate) encoded: Vec<Option<EncodedRecord>>,
 }
 
 struct Phase1 {
