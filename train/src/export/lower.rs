@@ -16,7 +16,10 @@ use super::ExportError;
 use crate::layers::conv::Conv;
 use crate::layers::linear;
 use crate::layers::norm::{BatchNorm, BN_EPS};
-use crate::network::spec::{LayerSpec, NetSpec};
+use crate::network::spec::{
+    subsampled, BnType, LayerSpec, NetSpec, Projection, PROJ_BN, PROJ_CONV,
+};
+use crate::network::vars::full_name;
 use crate::neuron::lif::{fixed_leak, Lif};
 
 /// Graph input name: `[batch, T, C, H, W]` float frames, already value-transformed.
@@ -84,6 +87,72 @@ fn bn_params(layer: &LayerParams, shape: &[usize]) -> Result<BnParams, ExportErr
     })
 }
 
+/// Folds BatchNorm into a conv's weights and bias: w' = w·γ/√(σ²+ε), b' = (b−μ)·γ/√(σ²+ε) + β.
+fn fold_bn(weight: &mut [f32], bias: &mut [f32], bn: &BnParams) {
+    let out = bias.len();
+    let per_channel = weight.len() / out;
+    for o in 0..out {
+        let k = f64::from(bn.scale[o]) / (f64::from(bn.var[o]) + BN_EPS).sqrt();
+        for v in &mut weight[o * per_channel..(o + 1) * per_channel] {
+            *v = (f64::from(*v) * k) as f32;
+        }
+        bias[o] =
+            ((f64::from(bias[o]) - f64::from(bn.mean[o])) * k + f64::from(bn.shift[o])) as f32;
+    }
+}
+
+/// The shortcut projection of residual add `i`: one strided 1×1 Conv with its BN folded in.
+fn lower_projection(
+    g: &mut GraphBuilder,
+    params: &ParamMap,
+    i: usize,
+    input: &str,
+    input_act: Act,
+    proj: &Projection,
+) -> Result<String, ExportError> {
+    let Act::Map { c, .. } = input_act else {
+        return Err(ExportError::Invalid(format!(
+            "layer {i}: a projected shortcut needs a [C, H, W] input"
+        )));
+    };
+    let out = proj.out;
+    let layer = LayerParams::of(params, i);
+    let mut wdata = layer
+        .require_shaped(&full_name(PROJ_CONV, Conv::WEIGHT), &[out, c, 1, 1])?
+        .data
+        .clone();
+    let mut bdata = vec![0.0; out];
+    match proj.norm {
+        BnType::Tdbn => {
+            let bn = bn_params(&LayerParams::of_prefix(params, i, PROJ_BN), &[out])?;
+            fold_bn(&mut wdata, &mut bdata, &bn);
+        }
+        BnType::None => {}
+        BnType::Bntt => {
+            return Err(ExportError::Invalid(format!(
+                "layer {i}: a bntt shortcut projection is not supported by the exporter"
+            )))
+        }
+    }
+    let w = g.init_f32(
+        &format!("proj{i}_weight"),
+        &[out as i64, c as i64, 1, 1],
+        &wdata,
+    );
+    let b = g.init_f32(&format!("proj{i}_bias"), &[out as i64], &bdata);
+    let s = proj.stride as i64;
+    Ok(g.node(
+        "Conv",
+        &[input, &w, &b],
+        vec![
+            attr_ints("kernel_shape", &[1, 1]),
+            attr_ints("pads", &[0, 0, 0, 0]),
+            attr_ints("strides", &[s, s]),
+        ],
+        &format!("proj{i}"),
+    ))
+}
+
 /// Options that shape the graph but not its semantics.
 #[derive(Debug, Clone)]
 pub struct LowerOptions {
@@ -141,6 +210,8 @@ pub fn lower_network(
         w: w0,
     };
 
+    // outputs[j]: the node holding layer j's output (None inside a fused conv/subsample/bn group).
+    let mut outputs: Vec<Option<(String, Act)>> = Vec::with_capacity(spec.layers.len());
     let mut i = 0;
     while i < spec.layers.len() {
         match &spec.layers[i] {
@@ -169,27 +240,31 @@ pub fn lower_network(
                     vec![0.0; *out]
                 };
                 let mut consumed = 1;
-                // Fold a directly following BatchNorm: w' = w·γ/√(σ²+ε), b' = (b-μ)·γ/√(σ²+ε) + β.
-                if let Some(LayerSpec::Bn) = spec.layers.get(i + 1) {
-                    let bn = bn_params(&LayerParams::of(params, i + 1), &[*out])?;
-                    let per_channel = wdata.len() / out;
-                    for o in 0..*out {
-                        let k = f64::from(bn.scale[o]) / (f64::from(bn.var[o]) + BN_EPS).sqrt();
-                        for v in &mut wdata[o * per_channel..(o + 1) * per_channel] {
-                            *v = (f64::from(*v) * k) as f32;
-                        }
-                        bdata[o] = ((f64::from(bdata[o]) - f64::from(bn.mean[o])) * k
-                            + f64::from(bn.shift[o])) as f32;
+                // A following subsample is the conv's stride (output i of a stride-s conv is
+                // output s·i of the stride-1 one).
+                let stride = match spec.layers.get(i + 1) {
+                    Some(LayerSpec::Subsample { stride }) if *stride > 0 => {
+                        consumed += 1;
+                        *stride
                     }
-                    consumed = 2;
-                }
+                    _ => 1,
+                };
+                // Fold a directly following BatchNorm: w' = w·γ/√(σ²+ε), b' = (b-μ)·γ/√(σ²+ε) + β.
+                let folded = if let Some(LayerSpec::Bn) = spec.layers.get(i + consumed) {
+                    let bn = bn_params(&LayerParams::of(params, i + consumed), &[*out])?;
+                    fold_bn(&mut wdata, &mut bdata, &bn);
+                    consumed += 1;
+                    true
+                } else {
+                    false
+                };
                 let (k, p) = (*kernel as i64, *padding as i64);
                 let wname = g.init_f32(
                     &format!("conv{i}_weight"),
                     &[*out as i64, c as i64, k, k],
                     &wdata,
                 );
-                let has_bias = *bias || consumed == 2;
+                let has_bias = *bias || folded;
                 let bname =
                     has_bias.then(|| g.init_f32(&format!("conv{i}_bias"), &[*out as i64], &bdata));
                 let mut inputs = vec![x.as_str(), wname.as_str()];
@@ -202,15 +277,15 @@ pub fn lower_network(
                     vec![
                         attr_ints("kernel_shape", &[k, k]),
                         attr_ints("pads", &[p, p, p, p]),
-                        attr_ints("strides", &[1, 1]),
+                        attr_ints("strides", &[stride as i64, stride as i64]),
                     ],
                     &format!("conv{i}"),
                 );
                 x = y;
                 act = Act::Map {
                     c: *out,
-                    h: h + 2 * padding - kernel + 1,
-                    w: w + 2 * padding - kernel + 1,
+                    h: subsampled(h + 2 * padding - kernel + 1, stride),
+                    w: subsampled(w + 2 * padding - kernel + 1, stride),
                 };
                 i += consumed;
             }
@@ -351,7 +426,48 @@ pub fn lower_network(
                 act = Act::Vec { f: *out };
                 i += 1;
             }
+            LayerSpec::Subsample { stride } => {
+                let Act::Map { c, h, w } = act else {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: subsample needs a [C, H, W] input"
+                    )));
+                };
+                let s = *stride as i64;
+                let starts = g.init_i64(&format!("sub{i}_starts"), &[2], &[0, 0]);
+                let ends = g.init_i64(&format!("sub{i}_ends"), &[2], &[h as i64, w as i64]);
+                let axes = g.init_i64(&format!("sub{i}_axes"), &[2], &[2, 3]);
+                let steps = g.init_i64(&format!("sub{i}_steps"), &[2], &[s, s]);
+                x = g.node(
+                    "Slice",
+                    &[&x, &starts, &ends, &axes, &steps],
+                    vec![],
+                    &format!("sub{i}"),
+                );
+                act = Act::Map {
+                    c,
+                    h: subsampled(h, *stride),
+                    w: subsampled(w, *stride),
+                };
+                i += 1;
+            }
+            LayerSpec::Add { from, proj } => {
+                let Some(Some((input, input_act))) = outputs.get(*from).cloned() else {
+                    return Err(ExportError::Invalid(format!(
+                        "layer {i}: the output of layer {from} is fused into a later layer's \
+                         node and cannot feed a residual add"
+                    )));
+                };
+                let short = match proj {
+                    None => input,
+                    Some(p) => lower_projection(&mut g, params, i, &input, input_act, p)?,
+                };
+                x = g.node("Add", &[&x, &short], vec![], &format!("add{i}"));
+                i += 1;
+            }
         }
+        // The node (and its shape) that holds the output of layer i − 1, for residual adds.
+        outputs.resize(i, None);
+        outputs[i - 1] = Some((x.clone(), act));
     }
 
     let Act::Vec { f: num_classes } = act else {

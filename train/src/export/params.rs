@@ -48,6 +48,15 @@ impl<'a> LayerParams<'a> {
         }
     }
 
+    /// The tensors of a sub-module of layer `layer` (prefix `param.<i>.<sub>`, e.g. the BN of a
+    /// residual add's projection).
+    pub fn of_prefix(map: &'a ParamMap, layer: usize, sub: &str) -> Self {
+        LayerParams {
+            map,
+            prefix: full_name(&layer_prefix(layer), sub),
+        }
+    }
+
     /// The full tensor name of `name` in this layer.
     pub fn name(&self, name: &str) -> String {
         full_name(&self.prefix, name)

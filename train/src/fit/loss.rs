@@ -46,3 +46,32 @@ impl TetLoss {
 pub fn predict(logits: &Tensor) -> Result<Vec<u32>> {
     Ok(logits.mean(0)?.argmax(1)?.to_vec1::<u32>()?)
 }
+
+/// Cross-entropy of the time-mean logits [T, B, K] against labels [B] (u32), averaged over the
+/// batch: the reference CIFAR main's loss (`Readout('psp_avg')` + `CrossEntropyLoss`).
+pub fn ce_of_mean(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::loss::cross_entropy(
+        &logits.mean(0)?,
+        &labels.to_dtype(DType::U32)?,
+    )?)
+}
+
+/// The training objective of a run: TET (the reference DVS main) or CE of the time-mean logits
+/// (the reference CIFAR main).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Objective {
+    /// [`TetLoss`].
+    Tet(TetLoss),
+    /// [`ce_of_mean`].
+    CeMean,
+}
+
+impl Objective {
+    /// The loss of per-step logits [T, B, K] against labels [B].
+    pub fn forward(&self, logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        match self {
+            Objective::Tet(tet) => tet.forward(logits, labels),
+            Objective::CeMean => ce_of_mean(logits, labels),
+        }
+    }
+}

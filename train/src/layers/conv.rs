@@ -347,14 +347,24 @@ impl CustomOp2 for ConvOp {
     }
 }
 
+/// The bias init that goes with a weight init: 0 after a normal (the reference DVS init), the
+/// same uniform after a uniform (PyTorch's default, bound 1/√fan_in for both).
+pub fn bias_init(weight: ParamInit) -> ParamInit {
+    match weight {
+        ParamInit::Uniform { .. } => weight,
+        _ => ParamInit::Const(0.0),
+    }
+}
+
 impl Conv {
     /// Name of the kernel [O, C, k, k] under the layer's prefix.
     pub const WEIGHT: &'static str = "weight";
     /// Name of the optional bias [O].
     pub const BIAS: &'static str = "bias";
 
-    /// Creates the layer's parameters through `vars`: kernel [out, in_channels, k, k] ~ N(0, std²)
-    /// (weight decay), bias [out] = 0 when `bias` (no decay).
+    /// Creates the layer's parameters through `vars`: kernel [out, in_channels, k, k] from `init`
+    /// (weight decay), bias [out] when `bias` (no decay): 0 after a normal init, from the same
+    /// uniform otherwise (PyTorch's default).
     pub fn load(
         vars: &Vars,
         in_channels: usize,
@@ -362,23 +372,16 @@ impl Conv {
         kernel: usize,
         padding: usize,
         bias: bool,
-        init_std: f64,
+        init: ParamInit,
     ) -> Result<Self> {
         let weight = vars.var(
             Self::WEIGHT,
             &[out, in_channels, kernel, kernel],
-            ParamInit::Normal { std: init_std },
+            init,
             ParamGroup::Weight,
         )?;
         let bias = bias
-            .then(|| {
-                vars.var(
-                    Self::BIAS,
-                    &[out],
-                    ParamInit::Const(0.0),
-                    ParamGroup::NoDecay,
-                )
-            })
+            .then(|| vars.var(Self::BIAS, &[out], bias_init(init), ParamGroup::NoDecay))
             .transpose()?;
         Ok(Self::new(
             weight.as_tensor().clone(),

@@ -3,6 +3,7 @@
 use candle_nn::Linear;
 
 use crate::error::Result;
+use crate::layers::conv::bias_init;
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// Name of the weight [out, in] under the layer's prefix.
@@ -10,23 +11,18 @@ pub const WEIGHT: &str = "weight";
 /// Name of the optional bias [out].
 pub const BIAS: &str = "bias";
 
-/// Creates a linear layer's parameters through `vars`: weight [out, in_features] ~ N(0, std²)
-/// (weight decay), bias [out] = 0 when `bias` (no decay).
+/// Creates a linear layer's parameters through `vars`: weight [out, in_features] from `init`
+/// (weight decay), bias [out] when `bias` (no decay; [`bias_init`] of `init`).
 pub fn load(
     vars: &Vars,
     in_features: usize,
     out: usize,
     bias: bool,
-    init_std: f64,
+    init: ParamInit,
 ) -> Result<Linear> {
-    let weight = vars.var(
-        WEIGHT,
-        &[out, in_features],
-        ParamInit::Normal { std: init_std },
-        ParamGroup::Weight,
-    )?;
+    let weight = vars.var(WEIGHT, &[out, in_features], init, ParamGroup::Weight)?;
     let bias = bias
-        .then(|| vars.var(BIAS, &[out], ParamInit::Const(0.0), ParamGroup::NoDecay))
+        .then(|| vars.var(BIAS, &[out], bias_init(init), ParamGroup::NoDecay))
         .transpose()?;
     Ok(Linear::new(
         weight.as_tensor().clone(),

@@ -3,5 +3,6 @@
 //! prefix `param.<i>` to load its own parameters through), and how it is built and run
 //! ([`model`]: [`model::Network`], input [T, B, C, H, W] → per-step logits [T, B, K]).
 pub mod model;
+pub mod resnet;
 pub mod spec;
 pub mod vars;

@@ -12,13 +12,39 @@ use crate::error::{Result, TrainError};
 use crate::layers::conv::Conv;
 use crate::layers::linear;
 use crate::layers::norm::BatchNorm;
+use crate::network::resnet::{subsample, Shortcut};
 use crate::network::spec::{ActShape, LayerSpec, NetSpec};
-use crate::network::vars::{layer_prefix, NamedVar, VarStore};
+use crate::network::vars::{layer_prefix, NamedVar, ParamInit, VarStore};
 use crate::neuron::lif::Lif;
 use crate::neuron::spike::ForwardCtx;
 
 /// Standard deviation of the reference's conv/linear weight init N(0, 0.5²).
 pub const INIT_STD: f64 = 0.5;
+
+/// How conv/linear weights start out.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WeightInit {
+    /// N(0, std²), biases 0: the reference DVS main's init (std [`INIT_STD`]).
+    Normal { std: f64 },
+    /// PyTorch's default (kaiming-uniform with a = √5): weight and bias U(±1/√fan_in). The
+    /// reference's CIFAR main (`experiment/development`) keeps it for its ResNets.
+    TorchDefault,
+}
+
+impl WeightInit {
+    /// The reference DVS init, N(0, 0.5²).
+    pub const REFERENCE_DVS: WeightInit = WeightInit::Normal { std: INIT_STD };
+
+    /// The init of one conv/linear weight with `fan_in` inputs per output.
+    pub fn param(self, fan_in: usize) -> ParamInit {
+        match self {
+            WeightInit::Normal { std } => ParamInit::Normal { std },
+            WeightInit::TorchDefault => ParamInit::Uniform {
+                bound: 1.0 / (fan_in.max(1) as f64).sqrt(),
+            },
+        }
+    }
+}
 
 /// One layer of the network.
 #[derive(Clone, Debug)]
@@ -29,6 +55,13 @@ pub enum Layer {
     AvgPool(usize),
     Flatten,
     Linear(Linear),
+    /// Keep every n-th row and column.
+    Subsample(usize),
+    /// Residual add of layer `from`'s output, through the projection if any.
+    Add {
+        from: usize,
+        shortcut: Option<Shortcut>,
+    },
 }
 
 /// A spiking network: input [T, B, C, H, W] → per-step logits [T, B, K].
@@ -37,6 +70,8 @@ pub struct Network {
     varmap: VarMap,
     vars: Vec<NamedVar>,
     layers: Vec<Layer>,
+    /// Layers whose output a residual add reads.
+    keep: Vec<usize>,
     device: Device,
     dtype: DType,
 }
@@ -46,6 +81,18 @@ impl Network {
     /// drawn in layer order from a ChaCha8 stream seeded by `seed`, biases 0, BN γ = 1, β = 0,
     /// running mean 0, running var 1, surrogate parameter from the width.
     pub fn new(spec: NetSpec, dtype: DType, device: &Device, seed: u64) -> Result<Self> {
+        Self::with_init(spec, dtype, device, seed, WeightInit::REFERENCE_DVS)
+    }
+
+    /// Builds the network with conv/linear weights from `init` (drawn in layer order from the
+    /// ChaCha8 stream seeded by `seed`); BN and LIF parameters as in [`Network::new`].
+    pub fn with_init(
+        spec: NetSpec,
+        dtype: DType,
+        device: &Device,
+        seed: u64,
+        init: WeightInit,
+    ) -> Result<Self> {
         let shapes = spec.shapes()?;
         let t = spec.time_steps;
         let neuron = &spec.neuron;
@@ -69,11 +116,27 @@ impl Network {
                     },
                     ActShape::Map([c, _, _]),
                 ) => Layer::Conv(Conv::load(
-                    &vars, *c, *out, *kernel, *padding, *bias, INIT_STD,
+                    &vars,
+                    *c,
+                    *out,
+                    *kernel,
+                    *padding,
+                    *bias,
+                    init.param(c * kernel * kernel),
                 )?),
                 (LayerSpec::Linear { out, bias }, ActShape::Flat(f)) => {
-                    Layer::Linear(linear::load(&vars, *f, *out, *bias, INIT_STD)?)
+                    Layer::Linear(linear::load(&vars, *f, *out, *bias, init.param(*f))?)
                 }
+                (LayerSpec::Subsample { stride }, _) => Layer::Subsample(*stride),
+                (LayerSpec::Add { from, proj }, _) => Layer::Add {
+                    from: *from,
+                    shortcut: match (proj, &shapes[*from + 1]) {
+                        (Some(p), ActShape::Map([c, _, _])) => {
+                            Some(Shortcut::load(&vars, *c, p, t, init.param(*c))?)
+                        }
+                        _ => None,
+                    },
+                },
                 (LayerSpec::Bn | LayerSpec::Bntt, ActShape::Map([c, _, _])) => {
                     let groups = if *layer == LayerSpec::Bn { 1 } else { t };
                     Layer::Norm(BatchNorm::load(&vars, *c, groups)?)
@@ -90,11 +153,20 @@ impl Network {
             layers.push(built);
         }
         let (varmap, vars) = store.into_parts();
+        let keep = spec
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                LayerSpec::Add { from, .. } => Some(*from),
+                _ => None,
+            })
+            .collect();
         Ok(Network {
             spec,
             varmap,
             vars,
             layers,
+            keep,
             device: device.clone(),
             dtype,
         })
@@ -155,8 +227,12 @@ impl Network {
     /// benchmarks.
     pub fn set_fused_bn(&mut self, fused: bool) {
         for l in &mut self.layers {
-            if let Layer::Norm(bn) = l {
-                bn.set_fused(fused);
+            match l {
+                Layer::Norm(bn) => bn.set_fused(fused),
+                Layer::Add {
+                    shortcut: Some(s), ..
+                } => s.set_fused_bn(fused),
+                _ => {}
             }
         }
     }
@@ -182,7 +258,9 @@ impl Network {
             )));
         }
         let mut a = x.reshape((t * b, c, h, w))?;
-        for layer in &self.layers {
+        // Outputs that a later residual add reads, by layer index.
+        let mut kept: HashMap<usize, Tensor> = HashMap::new();
+        for (i, layer) in self.layers.iter().enumerate() {
             a = match layer {
                 Layer::Conv(conv) => conv.forward(&a)?,
                 Layer::Norm(bn) => bn.forward(&a, ctx.train)?,
@@ -190,7 +268,21 @@ impl Network {
                 Layer::AvgPool(s) => a.avg_pool2d(*s)?,
                 Layer::Flatten => a.flatten_from(1)?,
                 Layer::Linear(lin) => lin.forward(&a)?,
+                Layer::Subsample(s) => subsample(&a, *s)?,
+                Layer::Add { from, shortcut } => {
+                    let x = kept.get(from).ok_or_else(|| {
+                        TrainError::Spec(format!("layer {i}: output of layer {from} not kept"))
+                    })?;
+                    let short = match shortcut {
+                        Some(s) => s.forward(x, ctx.train)?,
+                        None => x.clone(),
+                    };
+                    (&a + short)?
+                }
             };
+            if self.keep.contains(&i) {
+                kept.insert(i, a.clone());
+            }
         }
         let k = a.dim(1)?;
         Ok(a.reshape((t, b, k))?)

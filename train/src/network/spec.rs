@@ -101,6 +101,36 @@ pub enum LayerSpec {
     Flatten,
     /// Linear per time step.
     Linear { out: usize, bias: bool },
+    /// Keeps every `stride`-th row and column (rows 0, s, 2s, …): a stride-s k×k convolution
+    /// with padding (k−1)/2 is exactly the stride-1 one followed by this (ResNet down-sampling).
+    Subsample { stride: usize },
+    /// Residual add (the reference `BasicBlock`'s `out += shortcut(x)`): adds the output of
+    /// layer `from` — through the projection `proj` when given — to the current activation.
+    Add {
+        from: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proj: Option<Projection>,
+    },
+}
+
+/// The shortcut projection of a residual add (reference `BasicBlock.shortcut`): a bias-free
+/// 1×1 convolution with stride `stride` to `out` channels, then the block's BN (`norm`).
+/// Its tensors are `param.<i>.conv.weight` and `param.<i>.bn.*`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    pub out: usize,
+    pub stride: usize,
+    pub norm: BnType,
+}
+
+/// Prefix (under the add layer's `param.<i>`) of the projection's convolution.
+pub const PROJ_CONV: &str = "conv";
+/// Prefix (under the add layer's `param.<i>`) of the projection's batch norm.
+pub const PROJ_BN: &str = "bn";
+
+/// Output size of keeping every `stride`-th element of `n`: ⌈n / stride⌉.
+pub fn subsampled(n: usize, stride: usize) -> usize {
+    n.div_ceil(stride)
 }
 
 /// A complete network: input geometry, neuron block and layer list.
@@ -266,6 +296,34 @@ impl NetSpec {
                 }
                 (LayerSpec::Flatten, ActShape::Map([c, h, w])) => ActShape::Flat(c * h * w),
                 (LayerSpec::Linear { out, .. }, ActShape::Flat(_)) => ActShape::Flat(*out),
+                (LayerSpec::Subsample { stride }, ActShape::Map([c, h, w])) => {
+                    if *stride == 0 {
+                        return Err(bad("stride 0"));
+                    }
+                    ActShape::Map([*c, subsampled(*h, *stride), subsampled(*w, *stride)])
+                }
+                (LayerSpec::Add { from, proj }, ActShape::Map(_)) => {
+                    if *from >= i {
+                        return Err(bad("adds the output of a layer that is not before it"));
+                    }
+                    let short = match (proj, &out[*from + 1]) {
+                        (None, s) => s.clone(),
+                        (Some(p), ActShape::Map([_, h, w])) if p.stride > 0 => ActShape::Map([
+                            p.out,
+                            subsampled(*h, p.stride),
+                            subsampled(*w, p.stride),
+                        ]),
+                        (Some(_), s) => {
+                            return Err(bad(&format!("cannot project shortcut input {s:?}")))
+                        }
+                    };
+                    if short != shape {
+                        return Err(bad(&format!(
+                            "shortcut {short:?} does not match the block output {shape:?}"
+                        )));
+                    }
+                    shape.clone()
+                }
                 _ => return Err(bad(&format!("does not accept input {shape:?}"))),
             };
         }

@@ -45,6 +45,9 @@ pub enum ParamInit {
     /// N(0, std²), drawn in float32 from the store's seeded ChaCha8 stream (the reference's
     /// conv/linear init), in the order layers ask for them.
     Normal { std: f64 },
+    /// U(−bound, bound), drawn in float32 from the same stream (PyTorch's default conv/linear
+    /// init, bound 1/√fan_in, which the reference's CIFAR ResNets keep).
+    Uniform { bound: f64 },
 }
 
 /// The prefix of layer `i`'s tensors (its position in the spec's layer list): `param.<i>`.
@@ -101,6 +104,18 @@ impl VarStore {
     }
 }
 
+impl VarStore {
+    fn uniform(&self, shape: &[usize], bound: f64) -> Result<Tensor> {
+        let n: usize = shape.iter().product();
+        let bound = bound as f32;
+        let dist = rand_distr::Uniform::new_inclusive(-bound, bound)
+            .map_err(|e| TrainError::Spec(format!("uniform init bound {bound}: {e}")))?;
+        let mut rng = self.rng.borrow_mut();
+        let data: Vec<f32> = (0..n).map(|_| dist.sample(&mut *rng)).collect();
+        Ok(Tensor::from_vec(data, shape, &self.device)?.to_dtype(self.dtype)?)
+    }
+}
+
 /// A view of a [`VarStore`] under a prefix: what a layer receives to load its parameters.
 #[derive(Clone)]
 pub struct Vars<'a> {
@@ -146,6 +161,7 @@ impl Vars<'_> {
         let var = match init {
             ParamInit::Const(v) => Init::Const(v).var(shape, dtype, device)?,
             ParamInit::Normal { std } => Var::from_tensor(&self.store.normal(shape, std)?)?,
+            ParamInit::Uniform { bound } => Var::from_tensor(&self.store.uniform(shape, bound)?)?,
         };
         let mut data = self.store.varmap.data().lock().expect("varmap lock");
         if data.contains_key(&full) {
