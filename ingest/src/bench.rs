@@ -13,7 +13,7 @@ use dvs_decode::{DecodeError, Format};
 use rayon::prelude::*;
 
 use crate::config::IngestConfig;
-use crate::layout::{discover, RecordingPlan};
+use crate::layout::{discover_with, RecordingPlan};
 use crate::pipeline::IngestError;
 
 /// What [`measure`] found.
@@ -80,7 +80,7 @@ fn decode_count(
 /// Times reading, decoding and ingesting `config.input`; the ingest writes into a scratch
 /// folder inside `config.output`, removed after each repetition.
 pub fn measure(config: &IngestConfig, repeat: usize) -> Result<BenchReport, BenchError> {
-    let found = discover(config.dataset, &config.input, config.split)
+    let found = discover_with(config.dataset, &config.input, config.split_rule())
         .map_err(|e| io_err(&config.input, e))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.jobs)

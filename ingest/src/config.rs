@@ -14,8 +14,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::geometry::{Crop, ResizeTo, SensorSize};
 use crate::integrate::SplitBy;
-use crate::layout::{CifarSplit, DatasetKind};
+use crate::layout::{CifarSplit, DatasetKind, TestRatio};
+use crate::slice::Slice;
 use dvs_decode::{DecodeOptions, Orientation};
 
 /// Version of the ingest output semantics; bump when the same parameters
@@ -107,9 +109,28 @@ pub struct IngestConfig {
     pub frames: usize,
     /// Integration rule.
     pub split_by: SplitBy,
-    /// Optional output side S (area-averaged resize from 128 to S x S).
+    /// Optional output size (area-averaged resize of the sensor, or of the crop, to S x S
+    /// or H x W).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resize: Option<usize>,
+    pub resize: Option<ResizeTo>,
+    /// Sensor size override `WxH` (default: 128x128 for the fixed layouts, what the
+    /// recordings declare for `folder` / `table`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<SensorSize>,
+    /// Crop window `X,Y,W,H` on the sensor, applied before integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
+    /// Slice every sample into several (`time:WINDOW_US[:OVERLAP_US][:incomplete]`,
+    /// `count:N[:OVERLAP][:incomplete]`; tonic's SliceByTime / SliceByEventCount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<Slice>,
+    /// `folder` / `table` without stated splits: share of each class's recordings put in
+    /// the test split (seeded, stratified; default [`DEFAULT_TEST_RATIO`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_ratio: Option<TestRatio>,
+    /// Seed of that split (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
     /// CIFAR10-DVS train/test split (ignored by other datasets).
     pub split: CifarSplit,
     /// CIFAR10-DVS AEDAT 2.0 pixel mapping (ignored by other datasets).
@@ -140,6 +161,11 @@ impl IngestConfig {
             frames: DEFAULT_FRAMES,
             split_by: SplitBy::default(),
             resize: None,
+            sensor: None,
+            crop: None,
+            slice: None,
+            test_ratio: None,
+            split_seed: None,
             split: CifarSplit::default(),
             orientation: OrientationChoice::default(),
             keep_invalid: false,
@@ -158,12 +184,8 @@ impl IngestConfig {
                 self.frames
             )));
         }
-        if let Some(s) = self.resize {
-            if s == 0 || s > SENSOR_SIDE {
-                return Err(ConfigError::Invalid(format!(
-                    "resize = {s} (expected 1..={SENSOR_SIDE}; only downscaling is supported)"
-                )));
-            }
+        if self.dataset.has_fixed_sensor() {
+            self.check_geometry(self.fixed_sensor())?;
         }
         if self.shard_mb == 0 {
             return Err(ConfigError::Invalid("shard_mb = 0".into()));
@@ -177,16 +199,53 @@ impl IngestConfig {
         Ok(())
     }
 
-    /// The parameters that determine the output bytes.
+    /// The sensor of a fixed layout (Gesture, CIFAR10-DVS, HDF5): `--sensor` or DVS128.
+    pub fn fixed_sensor(&self) -> SensorSize {
+        self.sensor.unwrap_or(SensorSize::DVS128)
+    }
+
+    /// Checks crop and resize against `sensor` (the dataset's, once known).
+    pub fn check_geometry(&self, sensor: SensorSize) -> Result<(), ConfigError> {
+        let cropped = match self.crop {
+            Some(crop) => {
+                crop.check_inside(sensor).map_err(ConfigError::Invalid)?;
+                crop.size()
+            }
+            None => sensor,
+        };
+        if let Some(r) = self.resize {
+            if r.height > cropped.height || r.width > cropped.width {
+                return Err(ConfigError::Invalid(format!(
+                    "resize = {r} (HxW) is larger than the {} (WxH) frames it resizes; \
+                     only downscaling is supported",
+                    cropped
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameters that determine the output bytes (fixed layouts: their sensor; for
+    /// `folder` / `table` use [`IngestConfig::params_for`] with the dataset's sensor).
     pub fn params(&self) -> IngestParams {
+        self.params_for(self.fixed_sensor())
+    }
+
+    /// The parameters that determine the output bytes, for a dataset on `sensor`.
+    pub fn params_for(&self, sensor: SensorSize) -> IngestParams {
         let cifar = self.dataset.is_cifar();
+        let tabular = !self.dataset.has_fixed_sensor();
         IngestParams {
             pipeline_version: PIPELINE_VERSION,
             dataset: self.dataset,
             frames: self.frames,
             split_by: self.split_by,
-            sensor_height: SENSOR_SIDE,
-            sensor_width: SENSOR_SIDE,
+            sensor_height: sensor.height,
+            sensor_width: sensor.width,
+            crop: self.crop,
+            slice: self.slice,
+            test_ratio: tabular.then(|| self.test_ratio.unwrap_or_default()),
+            split_seed: tabular.then(|| self.split_seed.unwrap_or(0)),
             resize: self.resize,
             resize_method: self.resize.map(|_| "area-average-f32".to_string()),
             split: cifar.then_some(self.split),
@@ -194,6 +253,15 @@ impl IngestConfig {
             keep_invalid: (self.dataset == DatasetKind::Gesture).then_some(self.keep_invalid),
             shard_mb: self.shard_mb,
             zstd_level: self.zstd_level,
+        }
+    }
+
+    /// How recordings are split (CIFAR10-DVS split; `folder` / `table` seeded split).
+    pub fn split_rule(&self) -> crate::layout::SplitRule {
+        crate::layout::SplitRule {
+            cifar: self.split,
+            test_ratio: self.test_ratio.unwrap_or_default(),
+            seed: self.split_seed.unwrap_or(0),
         }
     }
 
@@ -224,8 +292,21 @@ pub struct IngestParams {
     pub sensor_height: usize,
     /// Sensor width before resizing.
     pub sensor_width: usize,
-    /// Output side after resizing, if any.
-    pub resize: Option<usize>,
+    /// Crop window on the sensor, if any (absent from the JSON when none, so the hash of
+    /// a configuration without one is the hash of earlier releases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<Crop>,
+    /// Slicing of samples, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<Slice>,
+    /// `folder` / `table`: test share of the seeded split (used where no split is stated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_ratio: Option<TestRatio>,
+    /// `folder` / `table`: seed of that split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+    /// Output size after resizing, if any (a square size is the plain number S).
+    pub resize: Option<ResizeTo>,
     /// How resizing is done, if any.
     pub resize_method: Option<String>,
     /// CIFAR10-DVS split.
@@ -253,11 +334,19 @@ impl IngestParams {
         digest[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Frame height and width before resizing: the crop, else the sensor.
+    pub fn integrated_hw(&self) -> (usize, usize) {
+        match self.crop {
+            Some(c) => (c.height, c.width),
+            None => (self.sensor_height, self.sensor_width),
+        }
+    }
+
     /// Output frame height and width.
     pub fn output_hw(&self) -> (usize, usize) {
         match self.resize {
-            Some(s) => (s, s),
-            None => (self.sensor_height, self.sensor_width),
+            Some(r) => (r.height, r.width),
+            None => self.integrated_hw(),
         }
     }
 }
@@ -303,7 +392,23 @@ mod tests {
                 ..base.clone()
             },
             IngestConfig {
-                resize: Some(48),
+                resize: Some(ResizeTo::square(48)),
+                ..base.clone()
+            },
+            IngestConfig {
+                resize: Some("48x32".parse().unwrap()),
+                ..base.clone()
+            },
+            IngestConfig {
+                sensor: Some("128x96".parse().unwrap()),
+                ..base.clone()
+            },
+            IngestConfig {
+                crop: Some("0,0,64,64".parse().unwrap()),
+                ..base.clone()
+            },
+            IngestConfig {
+                slice: Some("time:1000".parse().unwrap()),
                 ..base.clone()
             },
             IngestConfig {

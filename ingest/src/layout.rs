@@ -2,7 +2,9 @@
 //! found: DVS128 Gesture (trials lists + labels CSVs), CIFAR10-DVS in the
 //! original AEDAT 2.0 release and in tonic's AEDAT 4 re-pack (class from the
 //! folder, selectable named splits), and DECOLLE/torchneuromorphic HDF5 (the
-//! file's own train/test keys).
+//! file's own train/test keys), and the two general layouts of any camera:
+//! `folder` (one subfolder per class, any mix of formats; [`crate::folder`]) and `table`
+//! (a CSV / parquet list of recordings and labelled windows; [`crate::table`]).
 //!
 //! Discovery never fails as a whole because of one recording: a listed trial
 //! that is missing, an unknown class folder or an unparseable file index is a
@@ -29,6 +31,10 @@ pub enum DatasetKind {
     Cifar10DvsAedat4,
     /// DECOLLE / torchneuromorphic HDF5 file of pre-cut samples.
     Hdf5,
+    /// One subfolder per class (or `train/` and `test/` above them), any format.
+    Folder,
+    /// A CSV or parquet table `path,label[,split][,start_us,end_us]`.
+    Table,
 }
 
 impl DatasetKind {
@@ -39,27 +45,37 @@ impl DatasetKind {
             DatasetKind::Cifar10Dvs => "cifar10dvs",
             DatasetKind::Cifar10DvsAedat4 => "cifar10dvs-aedat4",
             DatasetKind::Hdf5 => "hdf5",
+            DatasetKind::Folder => "folder",
+            DatasetKind::Table => "table",
         }
     }
 
-    /// Class names in label order.
+    /// True for the DVS128 layouts, whose sensor is known before any file is read.
+    pub fn has_fixed_sensor(self) -> bool {
+        !matches!(self, DatasetKind::Folder | DatasetKind::Table)
+    }
+
+    /// Class names in label order (the fixed layouts'; `folder` and `table` take theirs
+    /// from the data: [`Discovered::classes`]).
     pub fn class_names(self) -> Vec<String> {
         let names: &[&str] = match self {
             DatasetKind::Gesture | DatasetKind::Hdf5 => &GESTURE_CLASS_NAMES,
             DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4 => &CIFAR10_CLASS_NAMES,
+            DatasetKind::Folder | DatasetKind::Table => &[],
         };
         names.iter().map(|s| s.to_string()).collect()
     }
 
     /// Folder name used for `label` in sample ids and exports: the label
     /// number for Gesture/HDF5 (SpikingJelly's `events_np/<split>/<label>/`),
-    /// the class name for CIFAR10-DVS (its release folders).
-    pub fn class_dir(self, label: u32) -> String {
+    /// the class name otherwise (CIFAR10-DVS release folders, `folder` / `table` classes,
+    /// given in label order by `classes`).
+    pub fn class_dir(self, label: u32, classes: &[String]) -> String {
         match self {
             DatasetKind::Gesture | DatasetKind::Hdf5 => label.to_string(),
-            DatasetKind::Cifar10Dvs | DatasetKind::Cifar10DvsAedat4 => CIFAR10_CLASS_NAMES
+            _ => classes
                 .get(label as usize)
-                .map(|s| s.to_string())
+                .cloned()
                 .unwrap_or_else(|| label.to_string()),
         }
     }
@@ -81,8 +97,11 @@ impl std::str::FromStr for DatasetKind {
             "cifar10dvs" | "cifar10-dvs" => Ok(DatasetKind::Cifar10Dvs),
             "cifar10dvs-aedat4" | "cifar10-dvs-aedat4" => Ok(DatasetKind::Cifar10DvsAedat4),
             "hdf5" => Ok(DatasetKind::Hdf5),
+            "folder" => Ok(DatasetKind::Folder),
+            "table" => Ok(DatasetKind::Table),
             other => Err(format!(
-                "unknown dataset '{other}' (expected gesture, cifar10dvs, cifar10dvs-aedat4 or hdf5)"
+                "unknown dataset '{other}' (expected gesture, cifar10dvs, cifar10dvs-aedat4, \
+                 hdf5, folder or table)"
             )),
         }
     }
@@ -174,6 +193,107 @@ impl std::fmt::Display for CifarSplit {
 
 dvs_frames::settings::serde_via_str!(CifarSplit);
 
+/// Default share of each class in the test split of a `folder` / `table` dataset that
+/// states no split.
+pub const DEFAULT_TEST_RATIO: f64 = 0.2;
+
+/// The test share of a seeded split, `0 <= r < 1` (written as a plain number).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestRatio(pub f64);
+
+impl Eq for TestRatio {}
+
+impl std::hash::Hash for TestRatio {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+impl Default for TestRatio {
+    fn default() -> Self {
+        TestRatio(DEFAULT_TEST_RATIO)
+    }
+}
+
+impl TestRatio {
+    fn checked(r: f64) -> Result<Self, String> {
+        if (0.0..1.0).contains(&r) {
+            Ok(TestRatio(r))
+        } else {
+            Err(format!("test_ratio {r} outside 0 <= r < 1"))
+        }
+    }
+
+    /// Test recordings of a class of `n`: `round(n r)` (half away from zero), at most
+    /// `n - 1` when `n >= 2` so that every class keeps a training recording.
+    pub fn test_count(self, n: usize) -> usize {
+        let k = (n as f64 * self.0).round() as usize;
+        if n >= 2 {
+            k.min(n - 1)
+        } else {
+            0
+        }
+    }
+}
+
+impl std::str::FromStr for TestRatio {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let r: f64 = s
+            .trim()
+            .parse()
+            .map_err(|e| format!("test_ratio '{s}' is not a number: {e}"))?;
+        TestRatio::checked(r)
+    }
+}
+
+impl std::fmt::Display for TestRatio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for TestRatio {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TestRatio {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        TestRatio::checked(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The seeded, stratified split of one class's recording ids (any order): ordered by
+/// `xxh3_64_with_seed(id, seed)`, the first [`TestRatio::test_count`] are test. Each
+/// recording's place depends only on its own id, so adding files moves no other file.
+pub fn seeded_split(ids: &[String], ratio: TestRatio, seed: u64) -> Vec<(String, Split)> {
+    let mut keyed: Vec<(u64, &String)> = ids
+        .iter()
+        .map(|id| {
+            (
+                xxhash_rust::xxh3::xxh3_64_with_seed(id.as_bytes(), seed),
+                id,
+            )
+        })
+        .collect();
+    keyed.sort();
+    let test = ratio.test_count(ids.len());
+    keyed
+        .into_iter()
+        .enumerate()
+        .map(|(pos, (_, id))| {
+            let split = if pos < test {
+                Split::Test
+            } else {
+                Split::Train
+            };
+            (id.clone(), split)
+        })
+        .collect()
+}
+
 /// Train or test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -217,6 +337,21 @@ pub enum RecordingPlan {
     },
     /// An HDF5 file of pre-cut samples with its own train/test keys.
     Hdf5File,
+    /// Labelled windows of one recording (`table` rows): each is a sample.
+    Windows(Vec<Window>),
+}
+
+/// One labelled window of a recording (`table` layout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Label (index into the dataset's classes).
+    pub label: u32,
+    /// Train or test.
+    pub split: Split,
+    /// Events with `start_us <= t < end_us`; `None` = the whole recording.
+    pub range: Option<(i64, i64)>,
+    /// Sample name.
+    pub name: String,
 }
 
 /// One file to ingest.
@@ -239,22 +374,58 @@ pub struct Discovered {
     pub recordings: Vec<Recording>,
     /// Files that cannot be ingested, found before decoding.
     pub failures: Vec<RecordingFailure>,
+    /// Class names in label order.
+    pub classes: Vec<String>,
 }
 
-/// Finds the recordings of `kind` under `input` (a directory, or the HDF5 file).
+/// How `folder` / `table` recordings without a stated split are split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SplitRule {
+    /// Fixed layouts: the CIFAR10-DVS split.
+    pub cifar: CifarSplit,
+    /// `folder` / `table`: test share.
+    pub test_ratio: TestRatio,
+    /// `folder` / `table`: seed.
+    pub seed: u64,
+}
+
+/// Finds the recordings of `kind` under `input` (a directory, or the HDF5 file) with the
+/// CIFAR10-DVS split `split` and the default `folder` / `table` split rule.
 pub fn discover(kind: DatasetKind, input: &Path, split: CifarSplit) -> std::io::Result<Discovered> {
+    let rule = SplitRule {
+        cifar: split,
+        ..SplitRule::default()
+    };
+    discover_with(kind, input, rule)
+}
+
+/// Finds the recordings of `kind` under `input` (a directory, or the HDF5 file, or the
+/// table file).
+pub fn discover_with(
+    kind: DatasetKind,
+    input: &Path,
+    rule: SplitRule,
+) -> std::io::Result<Discovered> {
     let mut found = match kind {
         DatasetKind::Gesture => discover_gesture(input)?,
-        DatasetKind::Cifar10Dvs => discover_cifar(input, "aedat", Format::Aedat2, split)?,
-        DatasetKind::Cifar10DvsAedat4 => discover_cifar(input, "aedat4", Format::Aedat4, split)?,
+        DatasetKind::Cifar10Dvs => discover_cifar(input, "aedat", Format::Aedat2, rule.cifar)?,
+        DatasetKind::Cifar10DvsAedat4 => {
+            discover_cifar(input, "aedat4", Format::Aedat4, rule.cifar)?
+        }
         DatasetKind::Hdf5 => discover_hdf5(input)?,
+        DatasetKind::Folder => crate::folder::discover_folder(input, rule)?,
+        DatasetKind::Table => crate::table::discover_table(input, rule)?,
     };
+    if kind.has_fixed_sensor() {
+        found.classes = kind.class_names();
+    }
     found.recordings.sort_by(|a, b| a.id.cmp(&b.id));
     found.failures.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(found)
 }
 
-fn relative_id(root: &Path, path: &Path) -> String {
+/// `path` relative to `root` with `/` separators (the recording id).
+pub(crate) fn relative_id(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

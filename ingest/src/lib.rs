@@ -17,6 +17,8 @@
 pub mod bench;
 pub mod config;
 pub mod export;
+pub mod folder;
+pub mod geometry;
 pub mod inspect;
 pub mod integrate;
 pub mod labels;
@@ -29,6 +31,8 @@ pub mod probe;
 pub mod report;
 pub mod resize;
 pub mod sample;
+pub mod slice;
+pub mod table;
 
 pub use config::{IngestConfig, IngestParams};
 pub use integrate::{integrate, SplitBy};

@@ -24,7 +24,9 @@ use dvs_ingest::config::{
     ConfigError, IngestConfig, OrientationChoice, DEFAULT_FRAMES, DEFAULT_SHARD_MB,
     DEFAULT_ZSTD_LEVEL,
 };
-use dvs_ingest::layout::{CifarSplit, DatasetKind};
+use dvs_ingest::geometry::{Crop, ResizeTo, SensorSize};
+use dvs_ingest::layout::{CifarSplit, DatasetKind, TestRatio};
+use dvs_ingest::slice::Slice;
 use dvs_ingest::merge::PartSpec;
 use dvs_ingest::SplitBy;
 use serde::{Deserialize, Serialize};
@@ -75,10 +77,10 @@ struct RunSettings {
     #[arg(long)]
     #[serde(skip)]
     config: Option<PathBuf>,
-    /// gesture | cifar10dvs | cifar10dvs-aedat4 | hdf5 (required)
+    /// gesture | cifar10dvs | cifar10dvs-aedat4 | hdf5 | folder | table (required)
     #[arg(long)]
     dataset: Option<DatasetKind>,
-    /// Input directory (or HDF5 file) (required).
+    /// Input directory (or HDF5 file, or the table file) (required).
     #[arg(long)]
     input: Option<PathBuf>,
     /// Output dataset directory (required).
@@ -90,9 +92,25 @@ struct RunSettings {
     /// number | time | tonic-time-bins
     #[arg(long, default_value_t = SplitBy::default())]
     split_by: SplitBy,
-    /// Resize frames to S x S by area averaging (stored as f32).
+    /// Resize frames to S x S or H x W (`48`, `48x64`) by area averaging (stored as f32).
     #[arg(long)]
-    resize: Option<usize>,
+    resize: Option<ResizeTo>,
+    /// Sensor size WxH (`320x240`); default: 128x128 for the DVS128 layouts, what the
+    /// recordings declare for folder / table.
+    #[arg(long)]
+    sensor: Option<SensorSize>,
+    /// Crop X,Y,W,H on the sensor before integration (events outside dropped).
+    #[arg(long)]
+    crop: Option<Crop>,
+    /// Slice samples: time:WINDOW_US[:OVERLAP_US][:incomplete] | count:N[:OVERLAP][:incomplete]
+    #[arg(long)]
+    slice: Option<Slice>,
+    /// folder / table without stated splits: test share per class (default 0.2).
+    #[arg(long)]
+    test_ratio: Option<TestRatio>,
+    /// folder / table: seed of that split (default 0).
+    #[arg(long)]
+    split_seed: Option<u64>,
     /// CIFAR10-DVS split: sj90 | tebn | tet
     #[arg(long, default_value_t = CifarSplit::default())]
     split: CifarSplit,
@@ -130,6 +148,11 @@ impl RunSettings {
             frames: self.frames,
             split_by: self.split_by,
             resize: self.resize,
+            sensor: self.sensor,
+            crop: self.crop,
+            slice: self.slice,
+            test_ratio: self.test_ratio,
+            split_seed: self.split_seed,
             split: self.split,
             orientation: self.orientation,
             keep_invalid: self.keep_invalid,

@@ -27,7 +27,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::config::{IngestConfig, IngestParams};
-use crate::layout::{discover, Recording, Split};
+use crate::layout::{Recording, Split};
 use crate::manifest::{self, ManifestRow};
 use crate::merge::{self, PartSpec};
 use crate::part::{self, PartHeader, PartSample, SourceFingerprint};
@@ -127,7 +127,9 @@ fn run_recordings(
     part: Option<PartSpec>,
     show_progress: bool,
 ) -> Result<RunSummary, IngestError> {
-    let params = config.params();
+    let (params, discovered) =
+        crate::geometry::plan(config).map_err(|e| io_err(&config.input, e))?;
+    let classes = discovered.classes.clone();
     let hash = params.hash();
     let out = &config.output;
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
@@ -186,8 +188,6 @@ fn run_recordings(
     fsutil::remove_stray_temps(&work);
     settings::save_effective(&out.join(CONFIG_FILE), config)?;
 
-    let discovered = discover(config.dataset, &config.input, config.split)
-        .map_err(|e| io_err(&config.input, e))?;
     let (discovered, selection) = match part {
         Some(part) => {
             let (mine, selection) = merge::select_part(part, discovered);
@@ -211,6 +211,7 @@ fn run_recordings(
             &hash,
             &work,
             &discovered.recordings,
+            &classes,
             show_progress,
         )
     });
@@ -228,7 +229,7 @@ fn run_recordings(
     let skeleton = DatasetInfo {
         format_version: DatasetInfo::FORMAT_VERSION,
         kind: config.dataset.as_str().to_string(),
-        classes: config.dataset.class_names(),
+        classes: classes.clone(),
         frames: params.frames,
         height,
         width,
@@ -450,6 +451,7 @@ fn phase1(
     hash: &str,
     work: &Path,
     recordings: &[Recording],
+    classes: &[String],
     show_progress: bool,
 ) -> Phase1 {
     let options = config.decode_options();
@@ -496,7 +498,8 @@ fn phase1(
                             ));
                         }
                     }
-                    let done = process_recording(rec, config.dataset, params, &options)?;
+                    let done =
+                        process_recording(rec, config.dataset, classes, params, &options)?;
                     events.fetch_add(done.events_decoded, Ordering::Relaxed);
                     // Encode the shard records now, in parallel over recordings, while the
                     // frames are in memory; the part stores them as they are.

@@ -1,17 +1,20 @@
 //! From one recording to its samples: decode, cut (Gesture label windows,
-//! whole CIFAR10-DVS files, HDF5 keys), integrate into `[T, 2, H, W]` frames
-//! and optionally resize. Pure per-recording work, run in parallel by the
+//! whole CIFAR10-DVS / `folder` files, HDF5 keys, `table` windows), optionally slice
+//! (`--slice`, tonic's slicers) and crop (`--crop`), integrate into `[T, 2, H, W]`
+//! frames and optionally resize. Pure per-recording work, run in parallel by the
 //! pipeline; every failure becomes a [`RecordingFailure`] for that file only.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::IngestParams;
+use crate::geometry::Crop;
 use crate::integrate::{integrate, FrameGeometry};
 use crate::labels::{cut_window, parse_labels_csv};
 use crate::layout::{DatasetKind, Recording, RecordingPlan, Split};
 use crate::report::RecordingFailure;
 use crate::resize::area_resize;
+use crate::slice::slice_name;
 use dvs_decode::{DecodeOptions, Events};
 
 /// Everything the manifest records about a sample except where it is stored.
@@ -90,12 +93,54 @@ pub struct RecordingSamples {
     pub events_decoded: u64,
 }
 
-/// Integrates (and resizes) one cut sample.
+/// The events of `events` inside `crop`, moved to the crop's origin. An event outside the
+/// sensor is still an error (of integration, on the uncropped coordinates), never cropped away.
+fn crop_events(
+    events: &Events,
+    crop: Crop,
+    sensor: (usize, usize),
+) -> Result<(Events, u64), String> {
+    let (height, width) = sensor;
+    let mut out = Events::with_capacity(events.len());
+    for i in 0..events.len() {
+        let (x, y) = (events.x[i] as usize, events.y[i] as usize);
+        if x >= width || y >= height {
+            return Err(format!(
+                "event {i} at (x={x}, y={y}) lies outside the {width}x{height} sensor"
+            ));
+        }
+        if (crop.x..crop.x + crop.width).contains(&x) && (crop.y..crop.y + crop.height).contains(&y)
+        {
+            out.push(
+                events.t[i],
+                (x - crop.x) as u16,
+                (y - crop.y) as u16,
+                events.p[i],
+            );
+        }
+    }
+    let outside = (events.len() - out.len()) as u64;
+    Ok((out, outside))
+}
+
+/// Integrates (and resizes) one cut sample: crop (events outside it are counted as
+/// dropped), integration on the crop or sensor, area resize.
 pub fn frames_for(events: &Events, params: &IngestParams) -> Result<(FrameBuf, u64), String> {
+    let cropped;
+    let (events, outside) = match params.crop {
+        Some(crop) => {
+            let sensor = (params.sensor_height, params.sensor_width);
+            let (kept, outside) = crop_events(events, crop, sensor)?;
+            cropped = kept;
+            (&cropped, outside)
+        }
+        None => (events, 0),
+    };
+    let (height, width) = params.integrated_hw();
     let geometry = FrameGeometry {
         frames: params.frames,
-        height: params.sensor_height,
-        width: params.sensor_width,
+        height,
+        width,
     };
     let integrated = integrate(
         &events.t,
@@ -107,15 +152,15 @@ pub fn frames_for(events: &Events, params: &IngestParams) -> Result<(FrameBuf, u
     )
     .map_err(|e| e.to_string())?;
     let frames = match params.resize {
-        Some(side) => FrameBuf::Float(area_resize(
+        Some(to) => FrameBuf::Float(area_resize(
             &integrated.counts,
             params.frames * 2,
-            (params.sensor_height, params.sensor_width),
-            (side, side),
+            (height, width),
+            (to.height, to.width),
         )),
         None => FrameBuf::Counts(integrated.counts),
     };
-    Ok((frames, integrated.dropped as u64))
+    Ok((frames, integrated.dropped as u64 + outside))
 }
 
 fn whole_span(events: &Events) -> (i64, i64) {
@@ -125,16 +170,18 @@ fn whole_span(events: &Events) -> (i64, i64) {
     }
 }
 
-/// Decodes and cuts one recording into integrated samples.
+/// Decodes and cuts one recording into integrated samples; `classes` are the dataset's
+/// class names in label order.
 pub fn process_recording(
     recording: &Recording,
     kind: DatasetKind,
+    classes: &[String],
     params: &IngestParams,
     options: &DecodeOptions,
 ) -> Result<RecordingSamples, RecordingFailure> {
     let fail =
         |offset: Option<u64>, reason: String| RecordingFailure::new(&recording.id, offset, reason);
-    let class_names = kind.class_names();
+    let class_names = classes;
     let class_name = |label: u32| {
         class_names
             .get(label as usize)
@@ -143,15 +190,20 @@ pub fn process_recording(
     };
     // Integrates one cut sample (a pure function of its inputs, so Gesture
     // windows run in parallel below).
-    let make = |name: String,
-                label: u32,
-                split: Split,
-                (t_start, t_end): (i64, i64),
-                events: &Events|
+    let make_one = |name: String,
+                    label: u32,
+                    split: Split,
+                    (t_start, t_end): (i64, i64),
+                    events: &Events|
      -> Result<(SampleMeta, FrameBuf), RecordingFailure> {
         let (frames, dropped) = frames_for(events, params).map_err(|r| fail(None, r))?;
         let meta = SampleMeta {
-            sample_id: format!("{}/{}/{}", split.as_str(), kind.class_dir(label), name),
+            sample_id: format!(
+                "{}/{}/{}",
+                split.as_str(),
+                kind.class_dir(label, classes),
+                name
+            ),
             name,
             source_file: recording.id.clone(),
             label,
@@ -163,6 +215,34 @@ pub fn process_recording(
             events_dropped: dropped,
         };
         Ok((meta, frames))
+    };
+    // One cut sample, or with `--slice` its slices (named `<name>_sNNNNN`, spanning their
+    // first event .. last event + 1).
+    let make = |name: String,
+                label: u32,
+                split: Split,
+                span: (i64, i64),
+                events: &Events|
+     -> Result<Vec<(SampleMeta, FrameBuf)>, RecordingFailure> {
+        let Some(slice) = params.slice else {
+            return Ok(vec![make_one(name, label, split, span, events)?]);
+        };
+        if !events.t.windows(2).all(|w| w[0] <= w[1]) {
+            return Err(fail(
+                None,
+                format!("sample {name}: slicing needs events in time order"),
+            ));
+        }
+        slice
+            .ranges(&events.t)
+            .into_iter()
+            .enumerate()
+            .map(|(k, range)| {
+                let part = events.slice(range);
+                let span = whole_span(&part);
+                make_one(slice_name(&name, k), label, split, span, &part)
+            })
+            .collect()
     };
     let mut samples = Vec::new();
     let events_decoded = match &recording.plan {
@@ -181,7 +261,7 @@ pub fn process_recording(
             // A trial holds ~11 windows and a dataset few trials: integrate the
             // windows in parallel so that the workers stay busy. Results keep
             // window order, and the first failing window (in order) is reported.
-            let made: Vec<Result<(SampleMeta, FrameBuf), RecordingFailure>> = windows
+            let made: Vec<Result<Vec<(SampleMeta, FrameBuf)>, RecordingFailure>> = windows
                 .par_iter()
                 .map(|w| {
                     let cut = cut_window(&events, w.start, w.end, sorted);
@@ -195,14 +275,39 @@ pub fn process_recording(
                 })
                 .collect();
             for sample in made {
-                samples.push(sample?);
+                samples.extend(sample?);
+            }
+            events.len() as u64
+        }
+        RecordingPlan::Windows(windows) => {
+            let events = dvs_decode::read_all(&recording.path, recording.format, options)
+                .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
+            let sorted = events.t.windows(2).all(|w| w[0] <= w[1]);
+            let made: Vec<Result<Vec<(SampleMeta, FrameBuf)>, RecordingFailure>> = windows
+                .par_iter()
+                .map(|w| match w.range {
+                    Some((start, end)) => {
+                        let cut = cut_window(&events, start, end, sorted);
+                        make(w.name.clone(), w.label, w.split, (start, end), &cut)
+                    }
+                    None => make(
+                        w.name.clone(),
+                        w.label,
+                        w.split,
+                        whole_span(&events),
+                        &events,
+                    ),
+                })
+                .collect();
+            for sample in made {
+                samples.extend(sample?);
             }
             events.len() as u64
         }
         RecordingPlan::WholeFile { label, split, name } => {
             let events = dvs_decode::read_all(&recording.path, recording.format, options)
                 .map_err(|e| RecordingFailure::from_decode(&recording.id, &e))?;
-            samples.push(make(
+            samples.extend(make(
                 name.clone(),
                 *label,
                 *split,
@@ -219,7 +324,7 @@ pub fn process_recording(
                 let split = if s.train { Split::Train } else { Split::Test };
                 total += s.events.len() as u64;
                 let span = whole_span(&s.events);
-                samples.push(make(s.key, s.label, split, span, &s.events)?);
+                samples.extend(make(s.key, s.label, split, span, &s.events)?);
             }
             total
         }

@@ -267,7 +267,7 @@ fn resize_48_is_the_area_average_of_the_expected_frames() {
     for (kind, input) in fixture_inputs() {
         let out = tmp.path().join(kind.as_str());
         let mut cfg = config(kind, &input, &out, 10, dvs_ingest::SplitBy::Number);
-        cfg.resize = Some(48);
+        cfg.resize = Some(dvs_ingest::geometry::ResizeTo::square(48));
         dvs_ingest::run(&cfg, false).unwrap();
         let info = dvs_frames::DatasetInfo::read(&out).unwrap();
         assert_eq!(
