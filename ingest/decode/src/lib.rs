@@ -6,8 +6,9 @@
 //!
 //! One file per format lives next to this one:
 //! [`aedat2`] (jAER DVS128, CIFAR10-DVS), [`aedat31`] (DVS128 Gesture),
-//! [`aedat4`] (DV / tonic's CIFAR10-DVS re-pack) and [`hdf5_decolle`]
-//! (torchneuromorphic / DECOLLE pre-cut samples); [`prophesee`] holds the
+//! [`aedat4`] (DV / tonic's CIFAR10-DVS re-pack, several streams), [`hdf5_decolle`]
+//! (torchneuromorphic / DECOLLE pre-cut samples), [`hdf5_events`] (DSEC / tonic-cache
+//! `events/{x,y,t,p}` streams), [`atis_bin`] (N-MNIST / N-Caltech101) and [`npy`]; [`prophesee`] holds the
 //! Prophesee EVT 2.0 / EVT 3.0 `.raw` and `.dat` decoders and their shared
 //! `%` header. Encoders for tests and
 //! benchmarks are the `dvs-fixtures` crate's; the fuzz-target bodies live in
@@ -24,6 +25,7 @@ pub mod aedat31;
 pub mod aedat4;
 pub mod atis_bin;
 pub mod hdf5_decolle;
+pub mod hdf5_events;
 pub mod npy;
 pub mod prophesee;
 
@@ -32,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use atis_bin::AtisSensor;
 pub use hdf5_decolle::{read_hdf5_samples, Hdf5Sample};
+pub use hdf5_events::read_hdf5_events;
 pub use npy::{NpyColumns, TimeUnit};
 
 /// Structure-of-arrays events in file order (never re-sorted).
@@ -342,6 +345,11 @@ pub struct DecodeOptions {
     pub stream: Option<u32>,
     /// What a timestamp smaller than the previous event's does (default: kept as stored).
     pub time_order: TimeOrder,
+    /// A sensor size (width, height) every event must lie inside, on any format (`--sensor
+    /// WxH`): for files that declare none (`.npy`, HDF5 `x, y, t, p`, AEDAT 4 without
+    /// `sizeX`/`sizeY`) it is the only bound; where the file declares one, events must lie
+    /// inside both. Default `None`: the file's own declaration (or format limits) only.
+    pub sensor: Option<(u16, u16)>,
 }
 
 /// What a decoder does when an event's timestamp is smaller than the previous event's.
@@ -500,15 +508,21 @@ pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>, DecodeError> {
 
 /// Opens a streaming reader over `path` (read into memory once).
 ///
-/// `Format::Hdf5` is rejected with [`ErrorKind::Unsupported`]: HDF5 holds
-/// pre-cut samples, use [`read_hdf5_samples`].
+/// `Format::Hdf5` opens an `events/{x,y,t,p}` (or top-level `x, y, t, p`) event stream
+/// ([`hdf5_events`]); an HDF5 file in the DECOLLE layout is rejected with
+/// [`ErrorKind::Unsupported`]: it holds pre-cut samples, use [`read_hdf5_samples`].
 pub fn open(
     path: &Path,
     format: Format,
     options: &DecodeOptions,
 ) -> Result<Box<dyn EventReader>, DecodeError> {
     if format == Format::Hdf5 {
-        return Err(hdf5_not_a_stream(path));
+        // libhdf5 opens paths: an event-stream file is decoded here, not from bytes.
+        if !hdf5_events::is_events_file(path) {
+            return Err(hdf5_not_a_stream(path));
+        }
+        let reader = Box::new(hdf5_events::Hdf5EventsReader::open(path)?);
+        return Ok(CheckedReader::wrap(path, reader, options));
     }
     let bytes = read_file_bytes(path)?;
     open_bytes(path, bytes, format, options)
@@ -533,17 +547,17 @@ pub fn open_bytes<'a, B: AsRef<[u8]> + 'a>(
         Format::Dat => Box::new(prophesee::dat::DatReader::new(name, bytes, options)?),
         Format::Hdf5 => return Err(hdf5_not_a_stream(name)),
     };
-    Ok(match options.time_order {
-        TimeOrder::AsStored => reader,
-        TimeOrder::Error => Box::new(TimeOrderChecked::new(name, reader)),
-    })
+    Ok(CheckedReader::wrap(name, reader, options))
 }
 
-/// [`TimeOrder::Error`]: wraps any reader and fails at the first event whose `t` is smaller than
-/// the previous event's, naming the offset of the packet that holds it.
-pub struct TimeOrderChecked<'a> {
+/// What [`open`] / [`open_bytes`] check on top of each decoder's own checks, on any format:
+/// [`TimeOrder::Error`] and [`DecodeOptions::sensor`]. Wraps any reader; a failure names the
+/// offset of the packet holding the event, its index and the values.
+pub struct CheckedReader<'a> {
     name: PathBuf,
     inner: Box<dyn EventReader + 'a>,
+    time_order: TimeOrder,
+    sensor: Option<(u16, u16)>,
     /// `t` of the last event returned so far.
     last_t: Option<i64>,
     /// Events returned so far.
@@ -551,20 +565,35 @@ pub struct TimeOrderChecked<'a> {
     failed: bool,
 }
 
-impl<'a> TimeOrderChecked<'a> {
-    /// Checks the events `inner` decodes from the file `name`.
-    pub fn new(name: &Path, inner: Box<dyn EventReader + 'a>) -> Self {
+impl<'a> CheckedReader<'a> {
+    /// Checks the events `inner` decodes from the file `name` as `options` say.
+    pub fn new(name: &Path, inner: Box<dyn EventReader + 'a>, options: &DecodeOptions) -> Self {
         Self {
             name: name.to_path_buf(),
             inner,
+            time_order: options.time_order,
+            sensor: options.sensor,
             last_t: None,
             seen: 0,
             failed: false,
         }
     }
+
+    /// `inner` itself when `options` ask for no check, else `inner` wrapped.
+    pub fn wrap(
+        name: &Path,
+        inner: Box<dyn EventReader + 'a>,
+        options: &DecodeOptions,
+    ) -> Box<dyn EventReader + 'a> {
+        if options.time_order == TimeOrder::AsStored && options.sensor.is_none() {
+            inner
+        } else {
+            Box::new(Self::new(name, inner, options))
+        }
+    }
 }
 
-impl EventReader for TimeOrderChecked<'_> {
+impl EventReader for CheckedReader<'_> {
     fn read_packet(&mut self, out: &mut Events) -> Result<bool, DecodeError> {
         let offset = self.inner.position();
         if self.failed {
@@ -572,22 +601,45 @@ impl EventReader for TimeOrderChecked<'_> {
         }
         let start = out.len();
         let more = self.inner.read_packet(out)?;
-        let new = &out.t[start..];
-        let mut prev = self.last_t.unwrap_or(i64::MIN);
-        for (k, &t) in new.iter().enumerate() {
-            if t < prev {
-                self.failed = true;
-                return Err(DecodeError::new(
-                    &self.name,
-                    offset,
-                    ErrorKind::TimeOrder,
+        let fail = |this: &mut Self, kind, reason: String| {
+            this.failed = true;
+            Err(DecodeError::new(&this.name, offset, kind, reason))
+        };
+        if let Some((width, height)) = self.sensor {
+            let outside = out.x[start..]
+                .iter()
+                .zip(&out.y[start..])
+                .position(|(&x, &y)| x >= width || y >= height);
+            if let Some(k) = outside {
+                let (x, y) = (out.x[start + k], out.y[start + k]);
+                let index = self.seen + k as u64;
+                return fail(
+                    self,
+                    ErrorKind::Corrupt,
                     format!(
-                        "time goes backwards: event {} (t={t} us) comes after t={prev} us, in the packet starting here",
-                        self.seen + k as u64
+                        "event {index} at (x={x}, y={y}) lies outside the {width}x{height} sensor \
+                         DecodeOptions::sensor states, in the packet starting here"
                     ),
-                ));
+                );
             }
-            prev = t;
+        }
+        let new = &out.t[start..];
+        if self.time_order == TimeOrder::Error {
+            let mut prev = self.last_t.unwrap_or(i64::MIN);
+            for (k, &t) in new.iter().enumerate() {
+                if t < prev {
+                    let index = self.seen + k as u64;
+                    return fail(
+                        self,
+                        ErrorKind::TimeOrder,
+                        format!(
+                            "time goes backwards: event {index} (t={t} us) comes after t={prev} us, \
+                             in the packet starting here"
+                        ),
+                    );
+                }
+                prev = t;
+            }
         }
         if let Some(&t) = new.last() {
             self.last_t = Some(t);
@@ -635,7 +687,7 @@ fn hdf5_not_a_stream(path: &Path) -> DecodeError {
         path,
         0,
         ErrorKind::Unsupported,
-        "HDF5 holds pre-cut samples, not one event stream: use read_hdf5_samples",
+        "HDF5 without events/{x,y,t,p} or top-level x, y, t, p datasets holds pre-cut samples (DECOLLE layout), not one event stream: use read_hdf5_samples; event-stream HDF5 files are opened by path (open / read_all), not from bytes",
     )
 }
 
