@@ -91,8 +91,10 @@ def main():
             else:
                 order = {"xypt-ms": "xypt", "txyp-us": "txyp"}[note]
                 theirs = {k: arr[:, order.index(k)] for k in "txyp"}
-                if note.endswith("-ms"):
-                    theirs["t"] = theirs["t"].astype(np.int64) * 1000
+            # The unit rule of dvs-decode's npy reader: t in the stated unit, floats rounded
+            # to the nearest microsecond.
+            scale = {"-ms": 1000, "-s": 1_000_000}.get(note[note.rfind("-"):], 1)
+            theirs["t"] = np.round(np.asarray(theirs["t"], dtype=np.float64) * scale) if theirs["t"].dtype.kind == "f" else theirs["t"].astype(np.int64) * scale
             result = compare(f"{file} (np.load, {note})", ours, theirs)
         failures += result.startswith("FAIL")
         print(result)

@@ -172,6 +172,55 @@ fn main() -> Result<()> {
         options,
         "txyp-us",
     )?;
+    // Float columns: t as float seconds (f8) with f4 x, y, p; t as float µs; tonic's plain
+    // x, y, p, t shape as float64 with t in ms.
+    let evs = noise::uniform_events(20_000, 15, 1_000);
+    let mut seconds =
+        NpyLayout::structured(&[("t", "<f8"), ("x", "<f4"), ("y", "<f4"), ("p", "<f4")]);
+    seconds.time_divisor = 1_000_000;
+    let float_cases = [
+        (
+            "float_seconds.npy",
+            seconds,
+            TimeUnit::Seconds,
+            NpyColumns::Named,
+            "named-s",
+        ),
+        (
+            "float_us.npy",
+            NpyLayout::structured(&[("x", "<i2"), ("y", "<i2"), ("p", "|u1"), ("t", ">f8")]),
+            TimeUnit::Microseconds,
+            NpyColumns::Named,
+            "named",
+        ),
+        (
+            "plain_xypt_ms_float.npy",
+            NpyLayout {
+                time_divisor: 1000,
+                ..NpyLayout::plain("<f8", ['x', 'y', 'p', 't'])
+            },
+            TimeUnit::Milliseconds,
+            NpyColumns::Xypt,
+            "xypt-ms",
+        ),
+    ];
+    for (file, layout, unit, columns, note) in float_cases {
+        let options = DecodeOptions {
+            npy_columns: columns,
+            npy_time_unit: unit,
+            ..DecodeOptions::default()
+        };
+        let bytes = npy::encode(&evs, &layout);
+        write_case(
+            &dir,
+            &mut manifest,
+            file,
+            &bytes,
+            Format::Npy,
+            options,
+            note,
+        )?;
+    }
     std::fs::write(dir.join("manifest.tsv"), manifest)?;
     println!("wrote fixtures and decodes to {}", dir.display());
     Ok(())

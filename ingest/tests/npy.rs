@@ -156,11 +156,12 @@ fn time_unit_is_an_explicit_option() {
 #[test]
 fn unsupported_types_and_shapes_are_named() {
     let cases = [
-        ("{'descr': [('t', '<f8'), ('x', '<u2'), ('y', '<u2'), ('p', '|u1')], 'fortran_order': False, 'shape': (0,), }", "field 't' is '<f8'"),
+        // Floats are decoded (tests/decoders_formats.rs); half floats are not.
+        ("{'descr': [('t', '<f2'), ('x', '<u2'), ('y', '<u2'), ('p', '|u1')], 'fortran_order': False, 'shape': (0,), }", "field 't' is '<f2'"),
         ("{'descr': [('t', '<i8'), ('x', '<u2'), ('y', '<u2')], 'fortran_order': False, 'shape': (0,), }", "no field 'p'"),
         ("{'descr': [('t', '<i8'), ('x', '<u2', (2,)), ('y', '<u2'), ('p', '|u1')], 'fortran_order': False, 'shape': (0,), }", "sub-array"),
         ("{'descr': [('t', '<i8'), ('x', '<u2'), ('y', '<u2'), ('p', '|u1')], 'fortran_order': False, 'shape': (0, 2), }", "only 1-D"),
-        ("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", "only integer and bool"),
+        ("{'descr': '<c8', 'fortran_order': False, 'shape': (0, 4), }", "only integer, bool, float32 and float64"),
         ("{'descr': '<i4', 'fortran_order': False, 'shape': (7,), }", "plain (N, 4) array"),
     ];
     for (dict, needle) in cases {

@@ -8,10 +8,18 @@
 //!
 //! Accepted arrays (deliberate):
 //! * **Structured**, shape `(N,)`: fields `t`, `x`, `y`, `p` in any order, each an integer
-//!   (`i`/`u`, 1, 2, 4 or 8 bytes, either endianness) or bool (`|b1`); other fields (padding
-//!   `V`, extra columns of any fixed-size type) are skipped. A float or sub-array `t/x/y/p`
-//!   field is an [`ErrorKind::Unsupported`] error naming the field.
-//! * **Plain 2-D** `(N, 4)` integer arrays (C or Fortran order) only when the caller states
+//!   (`i`/`u`, 1, 2, 4 or 8 bytes, either endianness), bool (`|b1`) or float (`f4`, `f8`);
+//!   other fields (padding `V`, extra columns of any fixed-size type) are skipped. Any other
+//!   type (`f2`, complex, strings, datetimes, sub-arrays) for `t/x/y/p` is an
+//!   [`ErrorKind::Unsupported`] error naming the field and its type.
+//! * **Floats**: a float `x`, `y` or `p` must hold a whole number (3.0, not 3.5, NaN or inf:
+//!   else an [`ErrorKind::Corrupt`] error at that value). A float `t` is in
+//!   `DecodeOptions::npy_time_unit` like an integer one, scaled to µs and rounded to the nearest
+//!   µs: files that store float seconds (`t = 0.0123`) need [`TimeUnit::Seconds`]; the unit is
+//!   never guessed from the values. tonic's preconverted DVS Gesture arrays are `x, y, p, t`
+//!   with `t` in ms, whatever their dtype (tonic multiplies column 3 by 1000 when it loads
+//!   them): [`NpyColumns::Xypt`] + [`TimeUnit::Milliseconds`].
+//! * **Plain 2-D** `(N, 4)` integer or float arrays (C or Fortran order) only when the caller states
 //!   the column order ([`NpyColumns`], `DecodeOptions::npy_columns`): a bare array carries no
 //!   names, so the default refuses it rather than guess (tonic's preconverted DVS Gesture files
 //!   are `x, y, p, t`; others write `t, x, y, p`).
@@ -44,8 +52,22 @@ pub enum TimeUnit {
     Microseconds,
     /// Milliseconds (×1000; tonic's preconverted DVS Gesture files).
     Milliseconds,
-    /// Nanoseconds (floor-divided by 1000).
+    /// Nanoseconds (floor-divided by 1000; float values rounded to the nearest µs).
     Nanoseconds,
+    /// Seconds (×1 000 000; float values rounded to the nearest µs).
+    Seconds,
+}
+
+impl TimeUnit {
+    /// Microseconds in one unit (the scale of a float `t`).
+    pub fn micros_per_unit(self) -> f64 {
+        match self {
+            TimeUnit::Microseconds => 1.0,
+            TimeUnit::Milliseconds => 1e3,
+            TimeUnit::Nanoseconds => 1e-3,
+            TimeUnit::Seconds => 1e6,
+        }
+    }
 }
 
 /// Column order of a plain `(N, 4)` array (a structured array names its fields).
@@ -66,6 +88,8 @@ struct IntType {
     signed: bool,
     size: usize,
     big_endian: bool,
+    /// IEEE float (`f4`, `f8`): decoded row by row with the float rules (module docs).
+    float: bool,
 }
 
 /// Where one of t, x, y, p sits inside a row.
@@ -292,12 +316,22 @@ fn int_type(descr: &str) -> Option<IntType> {
         "u4" => (false, 4),
         "i8" => (true, 8),
         "u8" => (false, 8),
+        "f4" | "f8" => {
+            let size = if body == "f4" { 4 } else { 8 };
+            return Some(IntType {
+                signed: true,
+                size,
+                big_endian: order,
+                float: true,
+            });
+        }
         _ => return None,
     };
     Some(IntType {
         signed,
         size,
         big_endian: order && size > 1,
+        float: false,
     })
 }
 
@@ -397,7 +431,7 @@ fn parse(name: &Path, b: &[u8], columns: NpyColumns) -> Result<Layout, DecodeErr
             };
             let int = int_type(ty).ok_or_else(|| {
                 unsupported(format!(
-                    "plain array of '{ty}': only integer and bool types are supported"
+                    "plain array of '{ty}': only integer, bool, float32 and float64 types are supported"
                 ))
             })?;
             let order = match columns {
@@ -446,7 +480,7 @@ fn parse(name: &Path, b: &[u8], columns: NpyColumns) -> Result<Layout, DecodeErr
                 if let Some(slot) = ["t", "x", "y", "p"].iter().position(|&c| c == fname) {
                     let ty = int_type(fty).ok_or_else(|| {
                         unsupported(format!(
-                            "field '{fname}' is '{fty}': only integer and bool fields are supported"
+                            "field '{fname}' is '{fty}': only integer, bool, float32 and float64 fields are supported"
                         ))
                     })?;
                     if found[slot].is_some() {
@@ -464,6 +498,7 @@ fn parse(name: &Path, b: &[u8], columns: NpyColumns) -> Result<Layout, DecodeErr
                     signed: false,
                     size: 1,
                     big_endian: false,
+                    float: false,
                 },
             }; 4];
             for (slot, (col, label)) in found.iter().zip(["t", "x", "y", "p"]).enumerate() {
@@ -519,6 +554,22 @@ fn parse(name: &Path, b: &[u8], columns: NpyColumns) -> Result<Layout, DecodeErr
     })
 }
 
+/// Reads one float of type `ty` (`f4` / `f8`) at `pos` (inside the checked payload).
+#[inline]
+fn read_float(b: &[u8], pos: usize, ty: IntType) -> f64 {
+    let mut raw = [0u8; 8];
+    let s = &b[pos..pos + ty.size];
+    raw[..ty.size].copy_from_slice(s);
+    if ty.big_endian {
+        raw[..ty.size].reverse();
+    }
+    if ty.size == 4 {
+        f64::from(f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]))
+    } else {
+        f64::from_le_bytes(raw)
+    }
+}
+
 /// Reads one integer of type `ty` at `pos` (inside the checked payload).
 #[inline]
 fn read_int(b: &[u8], pos: usize, ty: IntType) -> i128 {
@@ -555,7 +606,6 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
 
     fn decode_row(&self, row: usize) -> Result<(i64, u16, u16, u8), DecodeError> {
         let b = self.bytes.as_ref();
-        let value = |c: usize| read_int(b, self.position(row, c), self.layout.columns[c].ty);
         let bad = |c: usize, what: String| {
             err(
                 &self.name,
@@ -564,20 +614,47 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
                 format!("row {row}: {what}"),
             )
         };
-        let t = value(0);
-        let t_us = match self.unit {
-            TimeUnit::Microseconds => Some(t),
-            TimeUnit::Milliseconds => t.checked_mul(1000),
-            TimeUnit::Nanoseconds => Some(t.div_euclid(1000)),
+        // An integer column as stored; a float one only when it holds a whole number.
+        let value = |c: usize| -> Result<i128, DecodeError> {
+            let ty = self.layout.columns[c].ty;
+            let pos = self.position(row, c);
+            if !ty.float {
+                return Ok(read_int(b, pos, ty));
+            }
+            let v = read_float(b, pos, ty);
+            if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.2e18 {
+                Ok(v as i128)
+            } else {
+                let label = ["t", "x", "y", "p"][c];
+                Err(bad(c, format!("{label} = {v} is not a whole number")))
+            }
         };
-        let t_us = t_us
-            .and_then(|v| i64::try_from(v).ok())
-            .ok_or_else(|| bad(0, format!("t = {t} does not fit 64-bit microseconds")))?;
-        let x = value(1);
+        let t_ty = self.layout.columns[0].ty;
+        let t_us = if t_ty.float {
+            // Float time: scaled to µs and rounded to the nearest µs.
+            let t = read_float(b, self.position(row, 0), t_ty);
+            let us = t * self.unit.micros_per_unit();
+            if us.is_finite() && us.abs() < 9.2e18 {
+                us.round() as i64
+            } else {
+                return Err(bad(0, format!("t = {t} does not fit 64-bit microseconds")));
+            }
+        } else {
+            let t = value(0)?;
+            let t_us = match self.unit {
+                TimeUnit::Microseconds => Some(t),
+                TimeUnit::Milliseconds => t.checked_mul(1000),
+                TimeUnit::Nanoseconds => Some(t.div_euclid(1000)),
+                TimeUnit::Seconds => t.checked_mul(1_000_000),
+            };
+            t_us.and_then(|v| i64::try_from(v).ok())
+                .ok_or_else(|| bad(0, format!("t = {t} does not fit 64-bit microseconds")))?
+        };
+        let x = value(1)?;
         let x = u16::try_from(x).map_err(|_| bad(1, format!("x = {x} outside 0..=65535")))?;
-        let y = value(2);
+        let y = value(2)?;
         let y = u16::try_from(y).map_err(|_| bad(2, format!("y = {y} outside 0..=65535")))?;
-        let p = match value(3) {
+        let p = match value(3)? {
             1 => 1,
             0 | -1 => 0,
             other => return Err(bad(3, format!("polarity {other} is not 0, 1 or -1"))),
@@ -616,6 +693,10 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
                 t.iter_mut().for_each(|v| *v = v.wrapping_mul(1000));
             }
             TimeUnit::Nanoseconds => t.iter_mut().for_each(|v| *v = v.div_euclid(1000)),
+            TimeUnit::Seconds => {
+                fits &= t.iter().all(|&v| v.checked_mul(1_000_000).is_some());
+                t.iter_mut().for_each(|v| *v = v.wrapping_mul(1_000_000));
+            }
         }
         if !fits {
             return false;
@@ -641,6 +722,9 @@ fn gather(
     ty: IntType,
     dst: &mut Vec<i64>,
 ) -> bool {
+    if ty.float {
+        return false; // floats take the row-by-row path
+    }
     macro_rules! dispatch {
         ($($n:literal)*) => {
             match (ty.size, ty.signed, ty.big_endian) {
