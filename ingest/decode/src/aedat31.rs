@@ -18,6 +18,9 @@
 //!   [`DecodeOptions::keep_invalid`] (SpikingJelly ignores the bit).
 //! * `x = (data >> 17) & 0x7FFF`, `y = (data >> 2) & 0x7FFF`, `p = (data >> 1) & 1`,
 //!   as stored (no flip).
+//! * The sensor is the pixel array of the header's `#Source N: <chip>` line (DVS128 /
+//!   DAVIS128 128×128, DAVIS240 240×180, DAVIS346 346×260); an event outside it is an error
+//!   at its packet's payload. Other chips declare no size and only the 15-bit fields bound x, y.
 //! * A packet whose payload is negative or extends past the end of the file,
 //!   or a file that ends inside a packet header, is an error.
 
@@ -52,21 +55,29 @@ pub struct Aedat31Reader<B> {
     max_time: i64,
     /// Set after an error so a misused reader does not resume mid-file.
     failed: bool,
+    /// The `#Source` chip's pixel array; events are checked against it.
+    sensor: Option<(u16, u16)>,
 }
 
 impl<B: AsRef<[u8]>> Aedat31Reader<B> {
     /// Parses the text header; `name` is used in errors.
     pub fn new(name: &Path, bytes: B, options: &DecodeOptions) -> Result<Self, DecodeError> {
-        let pos = parse_header(name, bytes.as_ref())?;
+        let (pos, sensor) = parse_header(name, bytes.as_ref())?;
         Ok(Self {
             name: name.to_path_buf(),
             bytes,
             pos,
+            sensor,
             options: *options,
             time_offset: 0,
             max_time: 0,
             failed: false,
         })
+    }
+
+    /// The sensor (width, height) of the header's `#Source` chip, when it is a known one.
+    pub fn sensor(&self) -> Option<(u16, u16)> {
+        self.sensor
     }
 
     /// Offset of the first packet (the byte after `#!END-HEADER\r\n`).
@@ -130,7 +141,26 @@ impl<B: AsRef<[u8]>> Aedat31Reader<B> {
 }
 
 /// Finds the end of the text header; returns the offset of the first packet.
-fn parse_header(name: &Path, bytes: &[u8]) -> Result<usize, DecodeError> {
+/// The pixel array of the chip a `#Source N: <chip>` header line names, for the chip classes
+/// whose size is fixed (DVS128, DAVIS128, DAVIS240, DAVIS346); `None` for any other.
+pub fn chip_sensor(line: &[u8]) -> Option<(u16, u16)> {
+    let rest = line.strip_prefix(b"#Source")?;
+    let text = String::from_utf8_lossy(rest);
+    let chip = text.split(':').nth(1)?.trim().to_ascii_uppercase();
+    if chip.starts_with("DVS128") || chip.starts_with("DAVIS128") {
+        Some((128, 128))
+    } else if chip.starts_with("DAVIS240") {
+        Some((240, 180))
+    } else if chip.starts_with("DAVIS346") {
+        Some((346, 260))
+    } else {
+        None
+    }
+}
+
+/// Parses the text header: the offset of the first packet and the sensor of the first
+/// `#Source` line naming a known chip.
+fn parse_header(name: &Path, bytes: &[u8]) -> Result<(usize, Option<(u16, u16)>), DecodeError> {
     const VERSION: &[u8] = b"#!AER-DAT3.1";
     if !bytes.starts_with(VERSION) {
         return Err(DecodeError::new(
@@ -141,6 +171,7 @@ fn parse_header(name: &Path, bytes: &[u8]) -> Result<usize, DecodeError> {
         ));
     }
     let mut pos = 0;
+    let mut sensor = None;
     loop {
         if pos >= bytes.len() {
             return Err(DecodeError::new(
@@ -170,8 +201,9 @@ fn parse_header(name: &Path, bytes: &[u8]) -> Result<usize, DecodeError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         pos += nl + 1;
         if line == b"#!END-HEADER" {
-            return Ok(pos);
+            return Ok((pos, sensor));
         }
+        sensor = sensor.or_else(|| chip_sensor(line));
     }
 }
 
@@ -265,6 +297,26 @@ impl<B: AsRef<[u8]>> EventReader for Aedat31Reader<B> {
                         ErrorKind::Corrupt,
                         "polarity packet holds a negative timestamp".to_string(),
                     ));
+                }
+                if let Some((w, h)) = self.sensor {
+                    let outside = out.x[before..]
+                        .iter()
+                        .zip(&out.y[before..])
+                        .position(|(&x, &y)| x >= w || y >= h);
+                    if let Some(k) = outside {
+                        let (x, y) = (out.x[before + k], out.y[before + k]);
+                        out.t.truncate(before);
+                        out.x.truncate(before);
+                        out.y.truncate(before);
+                        out.p.truncate(before);
+                        return Err(self.err(
+                            start,
+                            ErrorKind::Corrupt,
+                            format!(
+                                "polarity event {k} of the packet at (x={x}, y={y}) lies outside the {w}x{h} sensor of the header's #Source chip"
+                            ),
+                        ));
+                    }
                 }
                 if out.len() > before {
                     // Packets are timestamp-monotonic, so the last event is the latest.

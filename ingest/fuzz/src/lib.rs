@@ -62,6 +62,7 @@ pub fn options_from_mode(mode: u8) -> DecodeOptions {
         } else {
             TimeOrder::Error
         },
+        sensor: (mode & 0x40 != 0).then_some((320, 240)),
     }
 }
 
