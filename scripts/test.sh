@@ -12,3 +12,4 @@ eval "$(bash scripts/pyenv.sh numpy onnx==1.23.2 onnxruntime==1.31.1 pandas pyar
 export SPIKETRAIN_PYTHON="$VIRTUAL_ENV/bin/python"
 cargo test --workspace --release --locked "$@"
 bash scripts/e2e-tiny.sh
+bash scripts/e2e-sensor.sh

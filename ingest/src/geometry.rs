@@ -3,8 +3,7 @@
 //! sensor of a dataset ([`dataset_sensor`]): `--sensor` when given, else the size the
 //! recordings declare (the most common one; a recording declaring another size is a
 //! failure of that recording, never a silent rescale). Formats that state no size
-//! (`.npy`, HDF5, AEDAT 4 until its stream info is read, AEDAT 3.1 of an unknown
-//! chip) need `--sensor`: inferring `max + 1` from the events would make the frame
+//! (`.npy`, HDF5, AEDAT 3.1 of an unknown chip) need `--sensor`: inferring `max + 1` from the events would make the frame
 //! size depend on which events happen to be in the data.
 
 use std::collections::BTreeMap;
@@ -256,9 +255,10 @@ fn aedat31_chip_size(header: &[u8]) -> Option<SensorSize> {
 
 /// What `path` (of `format`) states about its sensor, reading only its header:
 /// AEDAT 2.0 → 128×128 (the DVS128 address format), AEDAT 3.1 → from the `#Source`
-/// chip, EVT 2.0 / EVT 3.0 / DAT → the `%` header's geometry, ATIS `.bin` → the size
-/// its coordinates are checked against ([`DecodeOptions::atis_sensor`]); `None` for
-/// formats that state nothing (AEDAT 4, `.npy`, HDF5).
+/// chip, EVT 2.0 / EVT 3.0 / DAT → the `%` header's geometry, AEDAT 4 → the decoded event
+/// stream's `sizeX` × `sizeY`, ATIS `.bin` → the size its coordinates are checked against
+/// ([`DecodeOptions::atis_sensor`]); `None` for formats that state nothing (`.npy`,
+/// HDF5) and AEDAT 4 streams without a size.
 pub fn declared_sensor(
     path: &Path,
     format: Format,
@@ -292,7 +292,14 @@ pub fn declared_sensor(
                 Err(e) => return Err(e),
             }
         }
-        Format::Aedat4 | Format::Npy | Format::Hdf5 => None,
+        // The IOHeader is small but the reader checks it against the whole file.
+        Format::Aedat4 => {
+            let bytes = dvs_decode::read_file_bytes(path)?;
+            dvs_decode::aedat4::Aedat4Reader::new(path, &bytes[..], options)?
+                .sensor()
+                .map(from)
+        }
+        Format::Npy | Format::Hdf5 => None,
     })
 }
 
