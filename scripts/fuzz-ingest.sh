@@ -9,7 +9,7 @@ set -euo pipefail
 per_target=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(aedat2 aedat31 aedat4 hdf5 atis_bin npy evt2 evt3 dat)
+[ ${#targets[@]} -gt 0 ] || targets=(aedat2 aedat31 aedat4 hdf5 atis_bin npy evt2 evt3 dat aedat4_streams hdf5_events npy_float)
 root=$(cd "$(dirname "$0")/.." && pwd)
 fixtures="$root/../shared/fixtures/events"
 corpus=${FUZZ_CORPUS:-/tmp/spiketrain-fuzz-ingest}
@@ -63,6 +63,33 @@ for target in "${targets[@]}"; do
               { printf '\x00%% Version 2\n%% Height 48\n%% Width 64\n\x0c\x08'
                 printf '\x10\x00\x00\x00\x05\xc0\x00\x10\x11\x00\x00\x00\x05\xc0\x00\x00'
               } >"$corpus/dat/seed-dat" ;;
+        # Issue 13's decoders: seeds from the dvs-fixtures writers (a leading mode byte each).
+        aedat4_streams) max_len=65536; mkdir -p "$corpus/aedat4_streams" "$corpus/seed-files"
+              (cd "$root" && cargo run -q --release -p dvs-fixtures --example aedat4-files -- "$corpus/seed-files/aedat4")
+              for f in "$corpus"/seed-files/aedat4/*-{lz4,zstd}.aedat4; do
+                  { printf '\x00'; head -c 65535 "$f"; } >"$corpus/aedat4_streams/seed-$(basename "$f")"
+              done ;;
+        hdf5_events) mkdir -p "$corpus/hdf5_events" "$corpus/seed-files"
+              (cd "$root" && cargo run -q --release -p dvs-fixtures --example hdf5-events-files -- "$corpus/seed-files/h5")
+              cp "$corpus"/seed-files/h5/layout*-1.h5 "$root"/ingest/tests/data/hdf5-filters/*.h5 "$corpus/hdf5_events/"
+              max_len=$(stat -c %s "$corpus"/hdf5_events/* | sort -n | tail -1)
+              extra=(-detect_leaks="${HDF5_DETECT_LEAKS:-1}")
+              asan="detect_leaks=${HDF5_DETECT_LEAKS:-1}:allocator_may_return_null=1" ;;
+        npy_float) max_len=65536; mkdir -p "$corpus/npy_float"
+              "$root/.venv/bin/python" - "$corpus/npy_float" <<'PY'
+import io, pathlib, sys
+import numpy as np
+out = pathlib.Path(sys.argv[1])
+rng = np.random.default_rng(7)
+for name, dtype in (("s", [("t", "<f8"), ("x", "<f4"), ("y", "<f4"), ("p", "<f4")]),
+                    ("us", [("x", "<i2"), ("y", "<i2"), ("p", "u1"), ("t", ">f8")])):
+    a = np.zeros(40, dtype=dtype)
+    a["t"] = np.sort(rng.random(40)) * (1.0 if name == "s" else 1e6)
+    a["x"], a["y"], a["p"] = rng.integers(0, 128, 40), rng.integers(0, 128, 40), rng.integers(0, 2, 40)
+    buf = io.BytesIO(); np.save(buf, a); (out / f"seed-{name}.npy").write_bytes(b"\x00" + buf.getvalue())
+buf = io.BytesIO(); np.save(buf, rng.random((30, 4)) * 100); (out / "seed-plain.npy").write_bytes(b"\x40" + buf.getvalue())
+PY
+              ;;
         *) echo "unknown target $target" >&2; exit 2 ;;
     esac
     echo "== $target: ${per_target}s, max_len $max_len, corpus $corpus/$target (load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -107,6 +107,106 @@ pub fn check_hdf5(path: &Path, data: &[u8]) -> bool {
     }
 }
 
+/// AEDAT 4 with several streams: decodes `data[1..]` with every stream choice (default, the
+/// ids 0..=5) under the options of `data[0]`, checks the contract for each, that the stream
+/// list the reader exposes agrees with a stream choice's success, and that decoded events lie
+/// inside the chosen stream's declared size. Returns the events decoded by the default choice.
+pub fn check_aedat4_streams(data: &[u8]) -> usize {
+    use dvs_decode::aedat4::Aedat4Reader;
+    let Some((&mode, bytes)) = data.split_first() else {
+        return 0;
+    };
+    let name = Path::new("fuzz-input");
+    let mut default_events = 0;
+    for stream in std::iter::once(None).chain((0..=5).map(Some)) {
+        let options = DecodeOptions {
+            stream,
+            ..options_from_mode(mode)
+        };
+        let declared = Aedat4Reader::new(name, bytes, &options)
+            .ok()
+            .map(|r| (r.sensor(), r.streams().len()));
+        match read_all_bytes(name, bytes, Format::Aedat4, &options) {
+            Ok(events) => {
+                let n = events.len();
+                assert!(events.x.len() == n && events.y.len() == n && events.p.len() == n);
+                let (sensor, streams) = declared.expect("a file that decodes has a header");
+                assert!(streams > 0);
+                if let Some((w, h)) = sensor {
+                    assert!(events.x.iter().all(|&x| x < w) && events.y.iter().all(|&y| y < h));
+                }
+                if stream.is_none() {
+                    default_events = n;
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.file, name);
+                assert!(
+                    e.offset as usize <= bytes.len(),
+                    "offset past the input: {e}"
+                );
+            }
+        }
+    }
+    default_events
+}
+
+/// `.npy` with float columns: decodes `data[1..]` under every time unit (the float scaling and
+/// rounding paths), with the other options from `data[0]`, and checks the contract for each.
+pub fn check_npy_units(data: &[u8]) -> usize {
+    let Some((&mode, bytes)) = data.split_first() else {
+        return 0;
+    };
+    let name = Path::new("fuzz-input");
+    let mut decoded = 0;
+    for unit in [
+        TimeUnit::Microseconds,
+        TimeUnit::Milliseconds,
+        TimeUnit::Nanoseconds,
+        TimeUnit::Seconds,
+    ] {
+        let options = DecodeOptions {
+            npy_time_unit: unit,
+            ..options_from_mode(mode)
+        };
+        match read_all_bytes(name, bytes, Format::Npy, &options) {
+            Ok(events) => {
+                let n = events.len();
+                assert!(events.x.len() == n && events.y.len() == n && events.p.len() == n);
+                decoded += n;
+            }
+            Err(e) => {
+                assert_eq!(e.file, name);
+                assert!(
+                    e.offset as usize <= bytes.len(),
+                    "offset past the input: {e}"
+                );
+            }
+        }
+    }
+    decoded
+}
+
+/// HDF5 `events/{x,y,t,p}` streams: writes `data` to `path` (libhdf5 opens paths, not
+/// buffers) and decodes it as an event stream; a failure must be a [`dvs_decode::DecodeError`]
+/// naming the file. (libhdf5 itself is C and outside this crate's control.)
+pub fn check_hdf5_events(path: &Path, data: &[u8]) -> usize {
+    if std::fs::write(path, data).is_err() {
+        return 0;
+    }
+    match dvs_decode::read_all(path, Format::Hdf5, &DecodeOptions::default()) {
+        Ok(events) => {
+            let n = events.len();
+            assert!(events.x.len() == n && events.y.len() == n && events.p.len() == n);
+            n
+        }
+        Err(e) => {
+            assert_eq!(e.file, path);
+            0
+        }
+    }
+}
+
 /// Values that tend to hit boundary checks in size / count / offset fields.
 const INTERESTING_I32: [i32; 12] = [
     0,
