@@ -288,3 +288,95 @@ fn table_windows_splits_and_row_errors() {
     .to_string();
     assert!(err.contains("bad.csv") && err.contains("label"), "{err}");
 }
+
+/// A parquet table `path, label, start_us, end_us` (the times nullable), written with the
+/// parquet crate as pandas / pyarrow write one.
+fn parquet_table(rows: &[(&str, &str, Option<i64>, Option<i64>)]) -> Vec<u8> {
+    use parquet::basic::Compression;
+    use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message schema { OPTIONAL BYTE_ARRAY path (STRING); OPTIONAL BYTE_ARRAY label (STRING); \
+             OPTIONAL INT64 start_us; OPTIONAL INT64 end_us; }",
+        )
+        .unwrap(),
+    );
+    let props = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = SerializedFileWriter::new(&mut bytes, schema, Arc::new(props)).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let all = vec![1i16; rows.len()];
+    type Row<'a> = (&'a str, &'a str, Option<i64>, Option<i64>);
+    let texts: [fn(&Row) -> String; 2] = [|r| r.0.to_string(), |r| r.1.to_string()];
+    for text in texts {
+        let mut column = group.next_column().unwrap().unwrap();
+        let values: Vec<ByteArray> = rows
+            .iter()
+            .map(|r| ByteArray::from(text(r).as_str()))
+            .collect();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&values, Some(&all), None)
+            .unwrap();
+        column.close().unwrap();
+    }
+    let times: [fn(&Row) -> Option<i64>; 2] = [|r| r.2, |r| r.3];
+    for time in times {
+        let mut column = group.next_column().unwrap().unwrap();
+        let values: Vec<i64> = rows.iter().filter_map(time).collect();
+        let defined: Vec<i16> = rows.iter().map(|r| i16::from(time(r).is_some())).collect();
+        column
+            .typed::<Int64Type>()
+            .write_batch(&values, Some(&defined), None)
+            .unwrap();
+        column.close().unwrap();
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+    bytes
+}
+
+#[test]
+fn a_parquet_table_gives_the_bytes_of_the_same_csv_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    let events = burst_events(2000, 31, 36, 20, 0);
+    evt3(&dir.join("rec.raw"), &events, 36, 20);
+    std::fs::write(dir.join("short.dat"), encode_dat(&events[..300], 36, 20)).unwrap();
+    let (a, b, c) = (events[0].t, events[1200].t, events[1999].t + 1);
+    let rows = [
+        ("rec.raw", "left", Some(a), Some(b)),
+        ("rec.raw", "right", Some(b), Some(c)),
+        ("short.dat", "left", None, None),
+    ];
+    std::fs::write(dir.join("labels.parquet"), parquet_table(&rows)).unwrap();
+    let mut csv = String::from("path,label,start_us,end_us\n");
+    for (p, l, s, e) in rows {
+        let cell = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        csv += &format!("{p},{l},{},{}\n", cell(s), cell(e));
+    }
+    std::fs::write(dir.join("labels.csv"), csv).unwrap();
+    let mut outputs = Vec::new();
+    for name in ["labels.parquet", "labels.csv"] {
+        let out = tmp.path().join(name.replace('.', "_"));
+        let summary =
+            dvs_ingest::run(&config(DatasetKind::Table, &dir.join(name), &out), false).unwrap();
+        assert!(summary.failures.is_empty(), "{:?}", summary.failures);
+        let mut files = common::snapshot(&out);
+        files.remove("ingest-config.toml"); // names its input
+        outputs.push(files);
+    }
+    assert_eq!(outputs[0].len(), outputs[1].len());
+    assert!(
+        outputs[0] == outputs[1],
+        "parquet and CSV tables give different datasets"
+    );
+    let info = info(&tmp.path().join("labels_csv"));
+    assert_eq!(info.classes, vec!["left", "right"]);
+    assert_eq!((info.height, info.width), (20, 36));
+}
