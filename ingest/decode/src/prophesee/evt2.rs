@@ -79,22 +79,25 @@ impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
             return Ok(false);
         };
         let words = chunk.len() / 4;
+        // At most one event per word: room for every event of the chunk, sized from the bytes
+        // present (never from a header field).
         out.reserve(words);
         let Bounds { width, height } = self.bounds;
         let mut time_high = self.time_high;
         let mut last_high = self.last_high;
         let mut failure = None;
-        // Events go to small stack columns first, written unconditionally and kept by
-        // advancing `n` (no per-event capacity checks), then appended a block at a time.
-        const BLOCK: usize = 256;
-        const GROUP: usize = 16;
-        let mut bt = [0i64; BLOCK];
-        let mut bx = [0u16; BLOCK];
-        let mut by = [0u16; BLOCK];
-        let mut bp = [0u8; BLOCK];
-        'blocks: for (b, block) in chunk.chunks(BLOCK * 4).enumerate() {
-            let mut n = 0usize;
-            for (g, group) in block.chunks(GROUP * 4).enumerate() {
+        let base_len = out.len();
+        // Events are written straight into the columns' spare capacity and kept by advancing
+        // `n` (no per-event capacity checks, no staging copy); the lengths are set once at the
+        // end. `n` never exceeds the number of words consumed, so every index is < `words`.
+        let mut n = 0usize;
+        {
+            let ts = &mut out.t.spare_capacity_mut()[..words];
+            let xs = &mut out.x.spare_capacity_mut()[..words];
+            let ys = &mut out.y.spare_capacity_mut()[..words];
+            let ps = &mut out.p.spare_capacity_mut()[..words];
+            const GROUP: usize = 16;
+            'groups: for (g, group) in chunk.chunks(GROUP * 4).enumerate() {
                 // Fast path: 16 words that are all in-range CD events (the common case between
                 // time-high words) are split into columns without a branch per word.
                 if group.len() == GROUP * 4 {
@@ -107,12 +110,16 @@ impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
                         ok & (((w >> 11) & 0x7FF) < width) & ((w & 0x7FF) < height)
                     });
                     if all_cd && in_range {
-                        for (m, &w) in ws.iter().enumerate() {
-                            let k = (n + m) & (BLOCK - 1);
-                            bt[k] = time_high | ((w >> 22) & 0x3F) as i64;
-                            bx[k] = ((w >> 11) & 0x7FF) as u16;
-                            by[k] = (w & 0x7FF) as u16;
-                            bp[k] = (w >> 28) as u8;
+                        let slots = ts[n..n + GROUP]
+                            .iter_mut()
+                            .zip(&mut xs[n..n + GROUP])
+                            .zip(&mut ys[n..n + GROUP])
+                            .zip(&mut ps[n..n + GROUP]);
+                        for ((((t, x), y), p), &w) in slots.zip(&ws) {
+                            t.write(time_high | ((w >> 22) & 0x3F) as i64);
+                            x.write(((w >> 11) & 0x7FF) as u16);
+                            y.write((w & 0x7FF) as u16);
+                            p.write((w >> 28) as u8);
                         }
                         n += GROUP;
                         continue;
@@ -124,48 +131,45 @@ impl<B: AsRef<[u8]>> EventReader for Evt2Reader<B> {
                     let kind = w >> 28;
                     let x = (w >> 11) & 0x7FF;
                     let y = w & 0x7FF;
-                    // n <= j < BLOCK, so the mask never changes the index.
-                    let k = n & (BLOCK - 1);
-                    bt[k] = time_high | ((w >> 22) & 0x3F) as i64;
-                    bx[k] = x as u16;
-                    by[k] = y as u16;
-                    bp[k] = kind as u8;
                     if kind <= 1 {
                         if (x >= width) | (y >= height) {
-                            failure = Some((b * BLOCK + j, None, x, y));
-                        } else {
-                            n += 1;
-                            continue;
+                            failure = Some((j, None, x, y));
+                            break 'groups;
                         }
+                        ts[n].write(time_high | ((w >> 22) & 0x3F) as i64);
+                        xs[n].write(x as u16);
+                        ys[n].write(y as u16);
+                        ps[n].write(kind as u8);
+                        n += 1;
                     } else if kind == 0x8 {
                         let high = w & 0x0FFF_FFFF;
                         let mut base = time_high & !((1i64 << 34) - 1);
                         if high < last_high {
                             match base.checked_add(1 << 34) {
                                 Some(next) => base = next,
-                                None => failure = Some((b * BLOCK + j, Some(0x8), 0, 0)),
+                                None => {
+                                    failure = Some((j, Some(0x8), 0, 0));
+                                    break 'groups;
+                                }
                             }
                         }
                         last_high = high;
                         time_high = base | (high as i64) << 6;
                     } else if !matches!(kind, 0xA | 0xE | 0xF) {
-                        failure = Some((b * BLOCK + j, Some(kind), 0, 0));
-                    }
-                    if failure.is_some() {
-                        break;
+                        failure = Some((j, Some(kind), 0, 0));
+                        break 'groups;
                     }
                 }
-                if failure.is_some() {
-                    break;
-                }
             }
-            out.t.extend_from_slice(&bt[..n]);
-            out.x.extend_from_slice(&bx[..n]);
-            out.y.extend_from_slice(&by[..n]);
-            out.p.extend_from_slice(&bp[..n]);
-            if failure.is_some() {
-                break 'blocks;
-            }
+        }
+        // SAFETY: `reserve(words)` made room for `words` more elements in every column, and
+        // the loop above initialised the first `n <= words` spare slots of all four (each kept
+        // event writes all four at index `n` before `n` advances).
+        unsafe {
+            out.t.set_len(base_len + n);
+            out.x.set_len(base_len + n);
+            out.y.set_len(base_len + n);
+            out.p.set_len(base_len + n);
         }
         self.time_high = time_high;
         self.last_high = last_high;
