@@ -30,12 +30,15 @@ pub struct Probe {
     pub file: String,
     /// Detected format ([`Format::name`]).
     pub format: String,
-    /// Sensor `[width, height]` when the file declares it (Prophesee header),
-    /// the address format implies it (AEDAT 2.0 DVS128: 128 × 128) or the
-    /// decoder checks against it (ATIS `.bin`); `None` otherwise.
+    /// Sensor `[width, height]` when the file declares it (Prophesee header,
+    /// AEDAT 4 stream info, AEDAT 3.1 `#Source` chip), the address format implies
+    /// it (AEDAT 2.0 DVS128: 128 × 128) or the decoder checks against it (ATIS
+    /// `.bin`); `None` otherwise.
     pub sensor: Option<[u16; 2]>,
     /// Declared streams (AEDAT 4.0 only; `None` for formats without streams).
     pub streams: Option<usize>,
+    /// The declared streams as `"ID TYPE[ WxH]"` (AEDAT 4.0 only), e.g. `"2 EVTS 320x240"`.
+    pub stream_list: Option<Vec<String>>,
     /// Pre-cut samples (HDF5 only).
     pub samples: Option<usize>,
     /// Decoded events.
@@ -89,7 +92,8 @@ pub fn probe(path: &Path, options: &DecodeOptions) -> Result<Probe, DecodeError>
     let mut samples = None;
     let mut total = StreamStats::default();
     let mut duration_us = 0i64;
-    if format == Format::Hdf5 {
+    let mut stream_list = None;
+    if format == Format::Hdf5 && !dvs_decode::hdf5_events::is_events_file(path) {
         let decoded = read_hdf5_samples(path)?;
         samples = Some(decoded.len());
         for sample in &decoded {
@@ -111,6 +115,12 @@ pub fn probe(path: &Path, options: &DecodeOptions) -> Result<Probe, DecodeError>
             Format::Aedat4 => {
                 let reader = Aedat4Reader::new(path, &bytes[..], options)?;
                 streams = Some(reader.header().declared_streams.len());
+                sensor = reader.sensor().map(to_size);
+                let described = reader.streams().iter().map(|s| match s.size {
+                    Some((w, h)) => format!("{} {} {w}x{h}", s.id, s.type_identifier),
+                    None => format!("{} {}", s.id, s.type_identifier),
+                });
+                stream_list = Some(described.collect());
                 Box::new(reader)
             }
             Format::AtisBin => {
@@ -133,9 +143,14 @@ pub fn probe(path: &Path, options: &DecodeOptions) -> Result<Probe, DecodeError>
                 sensor = reader.geometry().map(to_size);
                 Box::new(reader)
             }
-            Format::Aedat31 | Format::Npy | Format::Hdf5 => {
-                open_bytes(path, &bytes[..], format, options)?
+            Format::Aedat31 => {
+                let reader = dvs_decode::aedat31::Aedat31Reader::new(path, &bytes[..], options)?;
+                sensor = reader.sensor().map(to_size);
+                Box::new(reader)
             }
+            // HDF5 `events/{x,y,t,p}` streams are opened by path (libhdf5).
+            Format::Hdf5 => dvs_decode::open(path, format, options)?,
+            Format::Npy => open_bytes(path, &bytes[..], format, options)?,
         };
         let mut packet = Events::new();
         loop {
@@ -155,6 +170,7 @@ pub fn probe(path: &Path, options: &DecodeOptions) -> Result<Probe, DecodeError>
         format: format.name().to_string(),
         sensor,
         streams,
+        stream_list,
         samples,
         events: total.events,
         duration_us,
@@ -181,10 +197,11 @@ pub fn table(probes: &[Probe]) -> String {
     ]
     .map(String::from)];
     for p in probes {
-        let streams = match (p.streams, p.samples) {
-            (Some(n), _) => n.to_string(),
-            (None, Some(n)) => format!("{n} samples"),
-            (None, None) => dash(),
+        let streams = match (&p.stream_list, p.streams, p.samples) {
+            (Some(list), _, _) => list.join(", "),
+            (None, Some(n), _) => n.to_string(),
+            (None, None, Some(n)) => format!("{n} samples"),
+            (None, None, None) => dash(),
         };
         rows.push([
             p.file.clone(),

@@ -190,3 +190,34 @@ fn truncated_and_mutated_multi_stream_files_never_panic() {
         check_error_names(name, &decode(&m, None), m.len());
     }
 }
+
+#[test]
+fn probe_lists_the_streams_and_the_sensor_of_a_multi_stream_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, main, _) = multi_stream_file(&spec(PacketCompression::Zstd, 320, 240, 9));
+    let path = dir.path().join("dvxplorer.aedat4");
+    std::fs::write(&path, bytes).unwrap();
+    let p = dvs_ingest::probe::probe(&path, &DecodeOptions::default()).unwrap();
+    assert_eq!(p.sensor, Some([320, 240]));
+    assert_eq!(p.streams, Some(5));
+    assert_eq!(
+        p.stream_list.unwrap(),
+        [
+            "0 IMUS",
+            "1 TRIG",
+            "2 EVTS 320x240",
+            "3 FRME 320x240",
+            "4 EVTS 320x240"
+        ]
+    );
+    assert_eq!(p.events, main.len() as u64);
+    // An HDF5 event stream is probed as a stream, not as DECOLLE samples.
+    let h5 = dir.path().join("dsec.h5");
+    let layout = dvs_fixtures::hdf5_events::H5EventsLayout::dsec();
+    dvs_fixtures::hdf5_events::write_events_h5(&h5, &main, &layout).unwrap();
+    let p = dvs_ingest::probe::probe(&h5, &DecodeOptions::default()).unwrap();
+    assert_eq!(
+        (p.format.as_str(), p.events, p.samples),
+        ("HDF5", main.len() as u64, None)
+    );
+}

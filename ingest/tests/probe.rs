@@ -137,7 +137,8 @@ fn write_all_formats(dir: &Path) -> Vec<(PathBuf, Expected, &'static str, Option
             ),
             expected(&dvs),
             "AEDAT 3.1",
-            None,
+            // The header's `#Source 1: DVS128`.
+            Some([128, 128]),
         ));
         files.push((
             write(
@@ -157,7 +158,8 @@ fn write_all_formats(dir: &Path) -> Vec<(PathBuf, Expected, &'static str, Option
             ),
             expected(&dvs),
             "AEDAT 4.0",
-            None,
+            // The event stream's sizeX / sizeY.
+            Some([128, 128]),
         ));
     }
     files

@@ -122,7 +122,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome> {
 }
 
 fn run_fit(args: &FitArgs, matches: &ArgMatches) -> Result<Outcome> {
-    let cfg: TrainConfig = settings::resolve(matches)?;
+    let cfg = TrainConfig::resolve(matches)?;
     let options = FitOptions {
         resume: args.resume,
         stop_after: args.stop_after,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dvs_frames::{Augment, DatasetInfo, Loader, LoaderConfig};
+use dvs_frames::DatasetInfo;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -13,7 +13,8 @@ use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::fit::checkpointing;
 use crate::fit::evaluate::evaluate;
-use crate::fit::loss::TetLoss;
+use crate::data::SplitLoader;
+use crate::fit::loss::Objective;
 use crate::fit::metrics::{self, EpochMetrics};
 use crate::fit::optim::{optimisers, Adam, SgdMomentum};
 use crate::fit::schedule::{cosine_lr, p_for_epoch, p_milestones};
@@ -84,12 +85,12 @@ pub(super) struct Run<'a> {
     pub cfg: &'a TrainConfig,
     pub run_dir: &'a Path,
     pub info: DatasetInfo,
-    pub train_loader: Loader,
-    pub test_loader: Loader,
+    pub train_loader: SplitLoader,
+    pub test_loader: SplitLoader,
     pub net: Network,
     pub sgd: SgdMomentum,
     pub adam: Adam,
-    pub loss_fn: TetLoss,
+    pub loss_fn: Objective,
     /// Source of every noise mask (seed ^ [`NOISE_STREAM`]).
     pub noise_rng: ChaCha8Rng,
     /// Epochs after which p is multiplied by γ.
@@ -107,46 +108,9 @@ impl<'a> Run<'a> {
         let device = cfg.device.open()?;
         let dtype = cfg.dtype.candle();
         std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
-        let info = DatasetInfo::read(&data)?;
-        if info.frames != cfg.t {
-            return Err(TrainError::Config(format!(
-                "--T {} does not match the dataset's {} frames per sample",
-                cfg.t, info.frames
-            )));
-        }
-        let train_loader = Loader::open(
-            &data,
-            &cfg.train_split,
-            LoaderConfig {
-                batch_size: cfg.train_batch_size,
-                shuffle: true,
-                seed: cfg.seed,
-                augment: if cfg.augment {
-                    Augment {
-                        flip: cfg.flip,
-                        roll_max: cfg.roll_max,
-                    }
-                } else {
-                    Augment::NONE
-                },
-                transform: cfg.transform,
-                workers: cfg.workers,
-                ..LoaderConfig::default()
-            },
-        )?;
-        let test_loader = Loader::open(
-            &data,
-            &cfg.test_split,
-            LoaderConfig {
-                batch_size: cfg.val_batch_size,
-                transform: cfg.transform,
-                workers: cfg.workers,
-                ..LoaderConfig::default()
-            },
-        )?;
-        let [_, c, h, w] = info.sample_shape();
-        let spec = cfg.net_spec([c, h, w], info.classes.len())?;
-        let net = Network::new(spec, dtype, &device, cfg.seed)?;
+        let (info, train_loader, test_loader, input_shape) = crate::data::open_splits(cfg, &data)?;
+        let spec = cfg.net_spec(input_shape, info.classes.len())?;
+        let net = Network::with_init(spec, dtype, &device, cfg.seed, cfg.arch.weight_init())?;
         let (sgd, adam) = optimisers(&net, cfg);
         cfg.save_effective(&run_dir.join("config.toml"))?;
         Ok(Run {
@@ -158,10 +122,7 @@ impl<'a> Run<'a> {
             net,
             sgd,
             adam,
-            loss_fn: TetLoss {
-                lambda: cfg.lamb,
-                means: cfg.means,
-            },
+            loss_fn: cfg.objective(),
             noise_rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ NOISE_STREAM),
             milestones: p_milestones(&cfg.ns_milestone, cfg.num_epoch),
         })
