@@ -21,7 +21,11 @@ use sha2::{Digest, Sha256};
 
 use crate::device::DeviceSpec;
 use crate::error::{Result, TrainError};
-use crate::network::spec::{
+use crate::data::{DatasetSource, Preset};
+use crate::fit::loss::{Objective, TetLoss};
+use crate::network::model::WeightInit;
+use crate::network::resnet::{resnet_layers, ResNetDepth};
+use crate::network::spec::{LayerSpec, 
     parse_vgg_cfg, vgg_layers, BnType, NetSpec, NeuronSpec, SpikeMode, SurrogateKind, VGGSNN2_CFG,
 };
 
@@ -33,6 +37,9 @@ pub enum Arch {
     Vggsnn2,
     /// `vgg:<channels, P = 2×2 avgpool>`, e.g. `vgg:8,P,16,P`; `0` stands for a pool.
     Vgg(Vec<usize>),
+    /// `resnet18` / `resnet19`: the reference's spiking ResNets (`model/resnet.py`);
+    /// `resnet18:<w>` / `resnet19:<w>` start at w channels instead of 64 / 128 (small tests).
+    ResNet { depth: ResNetDepth, width: usize },
 }
 
 impl Arch {
@@ -41,6 +48,26 @@ impl Arch {
         match self {
             Arch::Vggsnn2 => VGGSNN2_CFG,
             Arch::Vgg(cfg) => cfg,
+            Arch::ResNet { .. } => &[],
+        }
+    }
+
+    /// The layer list of this architecture for `[C, H, W]` inputs.
+    pub fn layers(&self, bn: BnType, input_shape: [usize; 3], num_classes: usize) -> Vec<LayerSpec> {
+        match self {
+            Arch::ResNet { depth, width } => {
+                resnet_layers(*depth, *width, bn, [input_shape[1], input_shape[2]], num_classes)
+            }
+            vgg => vgg_layers(vgg.features(), bn, num_classes),
+        }
+    }
+
+    /// How its conv/linear weights start: the reference DVS main's N(0, 0.5²) for the VGGs,
+    /// PyTorch's default for the ResNets (the reference CIFAR main does not re-initialise).
+    pub fn weight_init(&self) -> WeightInit {
+        match self {
+            Arch::ResNet { .. } => WeightInit::TorchDefault,
+            _ => WeightInit::REFERENCE_DVS,
         }
     }
 }
@@ -50,12 +77,31 @@ impl FromStr for Arch {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         if s.eq_ignore_ascii_case("vggsnn2") {
             Ok(Arch::Vggsnn2)
+        } else if let Some(rest) = s.strip_prefix("resnet") {
+            let (depth, width) = rest.split_once(':').unwrap_or((rest, ""));
+            let depth = match depth {
+                "18" => ResNetDepth::R18,
+                "19" => ResNetDepth::R19,
+                other => return Err(format!("unknown resnet depth `{other}` (resnet18, resnet19)")),
+            };
+            let width = if width.is_empty() {
+                depth.reference_width()
+            } else {
+                width
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&w| w > 0)
+                    .ok_or_else(|| format!("bad resnet width `{width}` in `{s}`"))?
+            };
+            Ok(Arch::ResNet { depth, width })
         } else if let Some(spec) = s.strip_prefix("vgg:") {
             parse_vgg_cfg(spec)
                 .map(Arch::Vgg)
                 .map_err(|e| e.to_string())
         } else {
-            Err(format!("unknown arch `{s}` (vggsnn2 or vgg:<spec>)"))
+            Err(format!(
+                "unknown arch `{s}` (vggsnn2, vgg:<spec>, resnet18, resnet19, resnet18:<width>)"
+            ))
         }
     }
 }
@@ -64,6 +110,17 @@ impl fmt::Display for Arch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Arch::Vggsnn2 => f.write_str("vggsnn2"),
+            Arch::ResNet { depth, width } => {
+                let d = match depth {
+                    ResNetDepth::R18 => 18,
+                    ResNetDepth::R19 => 19,
+                };
+                if *width == depth.reference_width() {
+                    write!(f, "resnet{d}")
+                } else {
+                    write!(f, "resnet{d}:{width}")
+                }
+            }
             Arch::Vgg(cfg) => {
                 let items: Vec<String> = cfg
                     .iter()
@@ -281,6 +338,19 @@ pub struct TrainConfig {
     /// Test split name.
     #[arg(long = "test_split", default_value = "test")]
     pub test_split: String,
+    /// What `--data` holds: frames (a prepared dataset) | cifar10 | cifar100 (the release files,
+    /// python or binary; direct encoding, CE of the time-mean logits as the reference CIFAR main).
+    #[arg(long, default_value = "frames")]
+    #[serde(skip_serializing_if = "DatasetSource::is_frames")]
+    pub dataset: DatasetSource,
+    /// CIFAR: Cutout (one 16×16 hole) after crop and flip (the reference `--cutout`).
+    #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cutout: bool,
+    /// Settings of a published run under the flags and `--config` (cifar100-resnet18).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
 }
 
 impl Default for TrainConfig {
@@ -336,10 +406,57 @@ impl TrainConfig {
             input_shape,
             num_classes,
             neuron: self.neuron()?,
-            layers: vgg_layers(self.arch.features(), self.bn_type, num_classes),
+            layers: self.arch.layers(self.bn_type, input_shape, num_classes),
         };
         spec.shapes()?;
         Ok(spec)
+    }
+
+    /// The settings of `fit` from its matches: clap defaults < `--preset` < `--config` file <
+    /// environment < flags (`dvs_frames::settings::resolve` with the preset's keys under the
+    /// file's).
+    pub fn resolve(matches: &clap::ArgMatches) -> Result<Self> {
+        let cfg: TrainConfig = dvs_frames::settings::resolve(matches)?;
+        let Some(preset) = cfg.preset else {
+            return Ok(cfg);
+        };
+        let from_file: Vec<String> = match dvs_frames::settings::config_path(matches) {
+            Some(path) => std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .map(|t| t.keys().cloned().collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let preset_table: toml::Table = preset
+            .toml()
+            .parse()
+            .map_err(|e| TrainError::Config(format!("preset {preset}: {e}")))?;
+        let mut merged = toml::Table::try_from(&cfg)
+            .map_err(|e| TrainError::Config(format!("preset {preset}: {e}")))?;
+        for (key, value) in preset_table {
+            let explicit = matches!(
+                matches.value_source(&key),
+                Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+            );
+            if !explicit && !from_file.contains(&key) {
+                merged.insert(key, value);
+            }
+        }
+        TrainConfig::deserialize(toml::Value::Table(merged))
+            .map_err(|e| TrainError::Config(format!("preset {preset}: {e}")))
+    }
+
+    /// The training objective: TET (`--lamb`, `--means`) on frames datasets as the reference DVS
+    /// main, cross-entropy of the time-mean logits on CIFAR as the reference CIFAR main.
+    pub fn objective(&self) -> Objective {
+        match self.dataset {
+            DatasetSource::Frames => Objective::Tet(TetLoss {
+                lambda: self.lamb,
+                means: self.means,
+            }),
+            DatasetSource::Cifar(_) => Objective::CeMean,
+        }
     }
 
     /// SHA-256 of the canonical JSON of this configuration.
