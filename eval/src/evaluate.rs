@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use asgl_train::data::{cifar_kind_of, open_cifar_split, SplitLoader};
 use dvs_frames::{DatasetInfo, Loader, LoaderConfig, ValueTransform};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -51,7 +52,22 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
     }
     let mut model = OnnxModel::load(&config.model, &config.session)?;
     let meta = model.metadata().clone();
-    let info = DatasetInfo::read(&config.data)?;
+    // A model trained on CIFAR reads the release files in --data (no frames dataset).
+    let cifar = match cifar_kind_of(&meta.integration_params) {
+        Some(kind) => Some(open_cifar_split(
+            &config.data,
+            kind,
+            meta.time_steps,
+            &config.split,
+            config.batch_size,
+        )
+        .map_err(|e| EvalError::Input(e.to_string()))?),
+        None => None,
+    };
+    let info = match &cifar {
+        Some((info, _)) => info.clone(),
+        None => DatasetInfo::read(&config.data)?,
+    };
 
     let mismatches = check_dataset(&info, &meta);
     let fatal: Vec<String> = mismatches
@@ -99,7 +115,10 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
         workers: config.loader_workers,
         ..LoaderConfig::eval(config.batch_size)
     };
-    let loader = Loader::open(&config.data, &config.split, loader_config)?;
+    let loader = match cifar {
+        Some((_, cifar)) => SplitLoader::Cifar(cifar),
+        None => SplitLoader::Frames(Loader::open(&config.data, &config.split, loader_config)?),
+    };
 
     let mut reference = match &config.compare_checkpoint {
         Some(dir) => Some(CandleReference::load(dir, &meta)?),
@@ -130,7 +149,11 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
     let mut epoch = loader.epoch(0);
     while predictions.len() < total {
         let Some(batch) = epoch.next() else { break };
-        let batch = batch?;
+        // Frames loader errors stay frames errors (they name the shard and record).
+        let batch = batch.map_err(|e| match e {
+            asgl_train::TrainError::Data(frames) => EvalError::Frames(frames),
+            other => EvalError::Input(format!("{}: {other}", config.data.display())),
+        })?;
         loader_wait += batch.wait;
         skipped += batch.skipped.len();
         let keep = batch.len().min(total - predictions.len());

@@ -40,6 +40,9 @@ pub enum TrainError {
     /// The data loader failed (the loader's error, which names the file, is the source).
     #[error("data loader")]
     Data(#[from] dvs_frames::FrameError),
+    /// The CIFAR release files could not be read (the error names the file and offset).
+    #[error(transparent)]
+    Cifar(#[from] crate::data::cifar::CifarError),
     /// Settings could not be resolved or saved (the error names the file and key).
     #[error(transparent)]
     Settings(#[from] dvs_frames::settings::SettingsError),

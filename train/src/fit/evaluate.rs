@@ -1,18 +1,22 @@
 //! Evaluation of a split in eval mode (running-statistic BN, Heaviside spikes, no noise): loss,
 //! accuracy and per-layer spike sums over one whole loader epoch.
 use candle_core::DType;
-use dvs_frames::Loader;
+use crate::data::SplitLoader;
 
 use crate::error::Result;
-use crate::fit::loss::{predict, TetLoss};
+use crate::fit::loss::{predict, Objective};
 use crate::fit::step::{batch_tensors, PassStats};
 use crate::network::model::Network;
 use crate::neuron::spike::ForwardCtx;
 
 /// Evaluates `net` (eval mode) over a whole loader epoch.
-pub(super) fn evaluate(net: &Network, loader: &Loader, loss_fn: &TetLoss) -> Result<PassStats> {
+pub(super) fn evaluate(
+    net: &Network,
+    loader: &SplitLoader,
+    loss_fn: &Objective,
+) -> Result<PassStats> {
     let mut stats = PassStats::default();
-    for batch in &mut loader.epoch(0) {
+    for batch in loader.epoch(0) {
         let batch = batch?;
         stats.wait += batch.wait.as_secs_f64();
         let labels_v = batch.labels.clone();

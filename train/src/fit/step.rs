@@ -8,7 +8,7 @@ use dvs_frames::Batch;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Result, TrainError};
-use crate::fit::loss::{predict, TetLoss};
+use crate::fit::loss::{predict, Objective};
 use crate::fit::optim::{Adam, SgdMomentum};
 use crate::network::model::Network;
 use crate::neuron::spike::ForwardCtx;
@@ -76,7 +76,7 @@ pub(super) struct Trainee<'a> {
     pub net: &'a Network,
     pub sgd: &'a mut SgdMomentum,
     pub adam: &'a mut Adam,
-    pub loss_fn: &'a TetLoss,
+    pub loss_fn: &'a Objective,
     pub noise_rng: &'a mut ChaCha8Rng,
 }
 
