@@ -11,7 +11,7 @@
 mod dvs_decode_fuzz;
 
 use dvs_decode::Format;
-use dvs_decode_fuzz::{check_stream, mutate};
+use dvs_decode_fuzz::{check_aedat4_streams, check_npy_units, check_stream, mutate};
 use dvs_fixtures::aedat4::PacketCompression;
 use dvs_fixtures::rng::SplitMix64;
 use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy, prophesee};
@@ -71,5 +71,44 @@ fn mutated_inputs_never_panic_in_any_stream_decoder() {
             mutate(&mut input, |n| rng.below(n));
             check_stream(*format, &input);
         }
+    }
+}
+
+/// The issue 13 bodies: AEDAT 4 with several streams under every stream choice, and `.npy`
+/// float columns under every time unit.
+#[test]
+fn mutated_multi_stream_and_float_inputs_never_panic() {
+    use dvs_fixtures::aedat4::{multi_stream_file, MultiStreamSpec};
+    let spec = MultiStreamSpec {
+        compression: PacketCompression::Lz4,
+        source: "DVXplorer",
+        width: 320,
+        height: 240,
+        events: 2000,
+        per_packet: 400,
+        seed: 5,
+    };
+    let (bytes, main, _) = multi_stream_file(&spec);
+    let mut whole = vec![0u8];
+    whole.extend_from_slice(&bytes);
+    assert_eq!(check_aedat4_streams(&whole), main.len());
+    let events = noise::uniform_events(300, 6, 1_000);
+    let mut layout =
+        npy::NpyLayout::structured(&[("t", "<f8"), ("x", "<f4"), ("y", "<f4"), ("p", "<f4")]);
+    layout.time_divisor = 1_000_000;
+    let mut npy_whole = vec![0u8];
+    npy_whole.extend_from_slice(&npy::encode(&events, &layout));
+    // Four units, every one decodes all rows (seconds read as other units stay in range).
+    assert_eq!(check_npy_units(&npy_whole), 4 * events.len());
+    let mut rng = SplitMix64::new(12);
+    for _ in 0..300 {
+        let mut input = whole.clone();
+        input[0] = rng.next_u64() as u8;
+        mutate(&mut input, |n| rng.below(n));
+        check_aedat4_streams(&input);
+        let mut input = npy_whole.clone();
+        input[0] = rng.next_u64() as u8;
+        mutate(&mut input, |n| rng.below(n));
+        check_npy_units(&input);
     }
 }
