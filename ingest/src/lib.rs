@@ -9,13 +9,15 @@
 //! (one recording → its samples), [`part`] (phase-1 work files), [`pipeline`]
 //! (the resumable `run`), [`manifest`] (`manifest.parquet`), [`report`]
 //! (`errors.json`), [`config`] (the effective configuration and the recorded
-//! parameters), [`export`] (SpikingJelly-style `.npz`), [`inspect`]
+//! parameters), [`export`] (SpikingJelly-style `.npz`), [`events`] (one
+//! recording's events as `.npy` / `.parquet`), [`inspect`]
 //! (statistics and PNG previews), [`probe`] (one raw recording's summary),
 //! [`merge`] (`run --part i/N` and `merge`: ingest across many machines) and
 //! [`bench`] (the `bench` subcommand's measurements).
 
 pub mod bench;
 pub mod config;
+pub mod events;
 pub mod export;
 pub mod folder;
 pub mod geometry;

@@ -7,6 +7,8 @@
 //! * `inspect`: statistics, and a PNG of one sample's frames.
 //! * `bench`: times raw file reading, decoding and the whole ingest of a folder.
 //! * `probe`: one raw recording's format, sensor, streams and event statistics.
+//! * `merge`: the part directories of `run --part i/N` → one dataset.
+//! * `events`: one raw recording's events → `.npy` / `.parquet`.
 //!
 //! Exit status (`dvs_frames::cli`): 0 success, 1 error (nothing usable
 //! written), 2 the dataset was written but some recordings failed (listed in
@@ -26,8 +28,8 @@ use dvs_ingest::config::{
 };
 use dvs_ingest::geometry::{Crop, ResizeTo, SensorSize};
 use dvs_ingest::layout::{CifarSplit, DatasetKind, TestRatio};
-use dvs_ingest::slice::Slice;
 use dvs_ingest::merge::PartSpec;
+use dvs_ingest::slice::Slice;
 use dvs_ingest::SplitBy;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +57,9 @@ enum Command {
     /// Merge the part directories of `run --part i/N` into one dataset, byte-identical
     /// to a single-process run.
     Merge(MergeArgs),
+    /// Write one recording's decoded events as a structured `.npy` (t int64 µs, x, y
+    /// uint16, p int8) or a `.parquet` table with the same columns.
+    Events(EventsSettings),
     /// Format, sensor size, streams, event count, duration, rate, ON share and
     /// time-order violations of raw recordings.
     Probe(ProbeSettings),
@@ -200,6 +205,29 @@ struct InspectSettings {
     png: Option<PathBuf>,
 }
 
+#[derive(Args, Serialize, Deserialize)]
+struct EventsSettings {
+    /// TOML file with any of the settings below (flags override it).
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// The raw recording (any format dvs-decode detects) (required).
+    file: Option<PathBuf>,
+    /// Output table: `*.npy` or `*.parquet` (required).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// AEDAT 4: the id of the event stream to export (default: the first `EVTS` stream).
+    #[arg(long)]
+    stream: Option<u32>,
+    /// AEDAT 2.0 orientation: spikingjelly | raw
+    #[arg(long, default_value_t = OrientationChoice::default())]
+    orientation: OrientationChoice,
+    /// Keep AEDAT 3.1 events whose validity bit is clear (as SpikingJelly does).
+    #[arg(long)]
+    #[serde(default)]
+    keep_invalid: bool,
+}
+
 #[derive(Args)]
 struct MergeArgs {
     #[command(flatten)]
@@ -286,6 +314,9 @@ fn main() -> std::process::ExitCode {
             .map_err(Into::into)
             .and_then(cmd_bench),
         Command::Merge(args) => cmd_merge(settings::resolve(sub), args.no_progress),
+        Command::Events(_) => settings::resolve(sub)
+            .map_err(Into::into)
+            .and_then(cmd_events),
         Command::Probe(_) => settings::resolve(sub)
             .map_err(Into::into)
             .and_then(cmd_probe),
@@ -307,6 +338,26 @@ fn cmd_run(
     };
     let what = part.map(|p| format!("part {p} in ")).unwrap_or_default();
     print_summary(&summary, started, &what)
+}
+
+fn cmd_events(settings: EventsSettings) -> Result<Outcome> {
+    let file = required(settings.file, "file")?;
+    let out = required(settings.out, "out")?;
+    let options = dvs_decode::DecodeOptions {
+        orientation: settings.orientation.to_decode(),
+        keep_invalid: settings.keep_invalid,
+        stream: settings.stream,
+        ..dvs_decode::DecodeOptions::default()
+    };
+    let done = dvs_ingest::events::export_events(&file, &out, &options)?;
+    println!(
+        "wrote {} events of {} ({}) to {}",
+        done.events,
+        file.display(),
+        done.format.name(),
+        out.display()
+    );
+    Ok(Outcome::Success)
 }
 
 fn cmd_merge(
