@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use dvs_decode::Format;
-use dvs_decode_fuzz::{check_hdf5, check_stream, mutate};
+use dvs_decode_fuzz::{
+    check_aedat4_streams, check_hdf5, check_hdf5_events, check_npy_units, check_stream, mutate,
+};
 use dvs_fixtures::aedat4::{PacketCompression, Trigger};
 use dvs_fixtures::rng::SplitMix64;
 use dvs_fixtures::{aedat2, aedat31, aedat4, atis, noise, npy, prophesee};
@@ -113,9 +115,23 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// One fuzz target: its name, the stream format it decodes (`None` = HDF5)
-/// and its seed inputs.
-type Target = (&'static str, Option<Format>, Vec<Vec<u8>>);
+/// What a fuzz target's body decodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// `check_stream` of one stream format.
+    Stream(Format),
+    /// `check_hdf5` (DECOLLE samples, via a file).
+    Hdf5Samples,
+    /// `check_hdf5_events` (`events/{x,y,t,p}`, via a file).
+    Hdf5Events,
+    /// `check_aedat4_streams` (every stream choice).
+    Aedat4Streams,
+    /// `check_npy_units` (every time unit).
+    NpyUnits,
+}
+
+/// One fuzz target: its name, its body and its seed inputs.
+type Target = (&'static str, Body, Vec<Vec<u8>>);
 
 /// Seed inputs per target: synthetic files plus matching fixture files.
 fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
@@ -182,6 +198,45 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
         .map(|o| prophesee::encode_evt3(&bursts, 640, 480, o))
         .collect();
     let dat_seeds = vec![prophesee::encode_dat(&bursts, 640, 480)];
+    // Issue 13: multi-stream AEDAT 4, float `.npy`, HDF5 event streams.
+    let multi: Vec<Vec<u8>> = [PacketCompression::Lz4, PacketCompression::Zstd]
+        .into_iter()
+        .map(|compression| {
+            let spec = aedat4::MultiStreamSpec {
+                compression,
+                source: "DAVIS346",
+                width: 346,
+                height: 260,
+                events: 2000,
+                per_packet: 400,
+                seed: 3,
+            };
+            aedat4::multi_stream_file(&spec).0
+        })
+        .collect();
+    let mut float_layout =
+        npy::NpyLayout::structured(&[("t", "<f8"), ("x", "<f4"), ("y", "<f4"), ("p", "<f4")]);
+    float_layout.time_divisor = 1_000_000;
+    let npy_float = vec![
+        npy::encode(&nmnist[..500], &float_layout),
+        npy::encode(
+            &nmnist[..500],
+            &npy::NpyLayout::plain("<f8", ['x', 'y', 'p', 't']),
+        ),
+    ];
+    let h5_dir = std::env::temp_dir().join(format!("fuzz-smoke-seeds-{}", std::process::id()));
+    let mut hdf5_events = Vec::new();
+    for (k, layout) in dvs_fixtures::hdf5_events::H5EventsLayout::catalogue()
+        .iter()
+        .enumerate()
+    {
+        let path = h5_dir.join(format!("seed{k}.h5"));
+        let _ = std::fs::create_dir_all(&h5_dir);
+        if dvs_fixtures::hdf5_events::write_events_h5(&path, &bursts[..300], layout).is_ok() {
+            hdf5_events.extend(std::fs::read(&path));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&h5_dir);
     let mut hdf5 = Vec::new();
     for path in fixtures {
         let Ok(bytes) = std::fs::read(path) else {
@@ -197,15 +252,18 @@ fn seeds(fixtures: &[PathBuf]) -> Vec<Target> {
         }
     }
     vec![
-        ("aedat2", Some(Format::Aedat2), aedat2),
-        ("aedat31", Some(Format::Aedat31), aedat31),
-        ("aedat4", Some(Format::Aedat4), aedat4),
-        ("atis_bin", Some(Format::AtisBin), atis_bin),
-        ("npy", Some(Format::Npy), npy_seeds),
-        ("evt2", Some(Format::Evt2), evt2_seeds),
-        ("evt3", Some(Format::Evt3), evt3_seeds),
-        ("dat", Some(Format::Dat), dat_seeds),
-        ("hdf5", None, hdf5),
+        ("aedat2", Body::Stream(Format::Aedat2), aedat2),
+        ("aedat31", Body::Stream(Format::Aedat31), aedat31),
+        ("aedat4", Body::Stream(Format::Aedat4), aedat4),
+        ("atis_bin", Body::Stream(Format::AtisBin), atis_bin),
+        ("npy", Body::Stream(Format::Npy), npy_seeds),
+        ("evt2", Body::Stream(Format::Evt2), evt2_seeds),
+        ("evt3", Body::Stream(Format::Evt3), evt3_seeds),
+        ("dat", Body::Stream(Format::Dat), dat_seeds),
+        ("hdf5", Body::Hdf5Samples, hdf5),
+        ("aedat4_streams", Body::Aedat4Streams, multi),
+        ("npy_float", Body::NpyUnits, npy_float),
+        ("hdf5_events", Body::Hdf5Events, hdf5_events),
     ]
 }
 
@@ -229,10 +287,9 @@ fn main() -> Result<()> {
         if corpus.is_empty() {
             bail!("{target}: no seed inputs");
         }
-        let iterations = if format.is_some() {
-            args.iterations
-        } else {
-            args.hdf5_iterations
+        let iterations = match format {
+            Body::Hdf5Samples | Body::Hdf5Events => args.hdf5_iterations,
+            _ => args.iterations,
         };
         let mut rng = SplitMix64::new(args.seed ^ target_seed(target));
         let (mut decoded_ok, mut slowest, mut largest) = (0usize, Duration::ZERO, 0usize);
@@ -244,8 +301,13 @@ fn main() -> Result<()> {
             LARGEST_ALLOCATION.store(0, Ordering::Relaxed);
             let case_start = Instant::now();
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match format {
-                Some(f) => check_stream(f, &input) > 0,
-                None => check_hdf5(&h5_path, &input[1..]),
+                Body::Stream(f) => check_stream(f, &input) > 0,
+                Body::Hdf5Samples => check_hdf5(&h5_path, input.get(1..).unwrap_or_default()),
+                Body::Hdf5Events => {
+                    check_hdf5_events(&h5_path, input.get(1..).unwrap_or_default()) > 0
+                }
+                Body::Aedat4Streams => check_aedat4_streams(&input) > 0,
+                Body::NpyUnits => check_npy_units(&input) > 0,
             }));
             let elapsed = case_start.elapsed();
             slowest = slowest.max(elapsed);
@@ -275,7 +337,7 @@ fn main() -> Result<()> {
             }
         }
         println!(
-            "{target:<8} {iterations:>7} cases from {:>2} seeds in {:>6.2} s: {decoded_ok} decoded without error, slowest case {:.2} ms, largest allocation {:.1} MiB",
+            "{target:<14} {iterations:>7} cases from {:>2} seeds in {:>6.2} s: {decoded_ok} decoded without error, slowest case {:.2} ms, largest allocation {:.1} MiB",
             corpus.len(),
             started.elapsed().as_secs_f64(),
             slowest.as_secs_f64() * 1e3,
