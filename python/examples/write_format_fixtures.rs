@@ -1,0 +1,68 @@
+//! Writes one recording per format dvs-decode reads, with the dvs-fixtures encoders, and next
+//! to each `<file>.rust.npy`: what the Rust decoders return for it (default options; structured
+//! `t <i8, x <u2, y <u2, p |u1`). `python/tests/test_events.py` checks that
+//! `spiketrain.read_events` returns exactly these events for every file of the folder.
+//!
+//! Run: `cargo run --release -p spiketrain-python --example write_format_fixtures -- OUT_DIR`
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use dvs_decode::{read_all, DecodeOptions, Events, Format};
+use dvs_fixtures::aedat4::PacketCompression;
+use dvs_fixtures::npy::NpyLayout;
+use dvs_fixtures::prophesee::{burst_events, encode_dat, encode_evt2, encode_evt3, RawOptions};
+use dvs_fixtures::{aedat2, aedat31, aedat4, atis, npy, Event};
+
+/// The Rust decoders' events as a structured `.npy` (the fixtures crate's npy encoder).
+fn decoded_npy(events: &Events) -> Vec<u8> {
+    let as_fixture: Vec<Event> = (0..events.len())
+        .map(|i| Event {
+            t: events.t[i],
+            x: events.x[i],
+            y: events.y[i],
+            on: events.p[i] != 0,
+        })
+        .collect();
+    let layout = NpyLayout::structured(&[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "|u1")]);
+    npy::encode(&as_fixture, &layout)
+}
+
+fn write_case(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    let format = Format::detect_file(&path)?;
+    let events = read_all(&path, format, &DecodeOptions::default())?;
+    let out = dir.join(format!("{name}.rust.npy"));
+    std::fs::write(&out, decoded_npy(&events)).with_context(|| format!("writing {}", out.display()))?;
+    println!("{name}\t{format}\t{} events", events.len());
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let dir = std::env::args_os()
+        .nth(1)
+        .context("usage: write_format_fixtures OUT_DIR")?;
+    let dir = Path::new(&dir);
+    std::fs::create_dir_all(dir)?;
+    let dvs128 = burst_events(3000, 11, 128, 128, 1_000);
+    write_case(dir, "cifar.aedat", aedat2::encode("2026-01-01", &dvs128, &[]))?;
+    write_case(dir, "gesture.aedat", aedat31::encode_stream("2026-01-01", &dvs128, 700))?;
+    for (compression, name) in [
+        (PacketCompression::None, "none.aedat4"),
+        (PacketCompression::Lz4, "lz4.aedat4"),
+        (PacketCompression::Zstd, "zstd.aedat4"),
+    ] {
+        let bytes = aedat4::encode_stream(compression, &dvs128, 500, &[]);
+        write_case(dir, name, bytes)?;
+    }
+    let nmnist = burst_events(2000, 12, 34, 34, 0);
+    write_case(dir, "nmnist.bin", atis::encode_auto(&nmnist))?;
+    let layout = NpyLayout::structured(&[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "|u1")]);
+    write_case(dir, "events.npy", npy::encode(&dvs128, &layout))?;
+    let gen3 = burst_events(4000, 13, 640, 480, 0);
+    write_case(dir, "gen3.raw", encode_evt2(&gen3, 640, 480, &RawOptions::default()))?;
+    write_case(dir, "gen4.raw", encode_evt3(&gen3, 640, 480, &RawOptions::default()))?;
+    write_case(dir, "gen1.dat", encode_dat(&gen3, 640, 480))?;
+    Ok(())
+}
