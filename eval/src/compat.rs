@@ -55,9 +55,14 @@ pub fn check_dataset(info: &DatasetInfo, model: &ModelMetadata) -> Vec<Mismatch>
         model.width.to_string(),
         true,
     );
+    // Frames datasets hold 2 polarity channels; the CIFAR release files 3 colour planes.
+    let channels = match asgl_train::data::cifar_kind_of(&info.params) {
+        Some(_) => 3,
+        None => info.sample_shape()[1],
+    };
     push(
         "channels",
-        "2".to_string(),
+        channels.to_string(),
         model.channels.to_string(),
         true,
     );
