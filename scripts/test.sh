@@ -8,8 +8,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup-system.sh
 eval "$(bash scripts/provision-ort.sh)"
-eval "$(bash scripts/pyenv.sh numpy onnx==1.23.2 onnxruntime==1.31.1 pandas pyarrow)"
+eval "$(bash scripts/pyenv.sh numpy onnx==1.23.2 onnxruntime==1.31.1 pandas pyarrow maturin pytest)"
 export SPIKETRAIN_PYTHON="$VIRTUAL_ENV/bin/python"
 cargo test --workspace --release --locked "$@"
+# The Python package (python/): its abi3 wheel (maturin; only pyo3 and the package recompile,
+# the workspace crates are reused from the cargo tests), installed into the venv, then pytest
+# (which runs the release binaries and examples the cargo tests just built).
+maturin build --release --locked --quiet -m python/Cargo.toml -o target/wheels
+pip install --quiet --force-reinstall --no-deps target/wheels/spiketrain-*-abi3-*.whl
+python -m pytest -q -p no:cacheprovider python/tests
 bash scripts/e2e-tiny.sh
 bash scripts/e2e-sensor.sh
