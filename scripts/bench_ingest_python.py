@@ -7,6 +7,12 @@ them the same cores as dvs-ingest).
 
 Usage: bench_ingest_python.py --tool sj|tonic --dataset cifar10dvs|gesture --input DIR
        [--frames 10] [--workers 2]
+       bench_ingest_python.py --tool tonic --dataset evt2|evt3|dat|atis|npy --input DIR
+       --sensor WxH [--frames 10] [--workers 2]
+The newer formats (a `dvs-ingest --dataset folder` tree, <class>/<file>) are read the way
+tonic's datasets read them: Prophesee EVT 2.0 / EVT 3.0 / DAT with expelliarmus (tonic's
+Prophesee datasets use it), ATIS `.bin` with tonic.io.read_mnist_file, `.npy` with np.load;
+then tonic.functional.to_frame_numpy(n_time_bins=T) per file.
 Prints one JSON line: {"tool", "dataset", "files", "samples", "events", "seconds"}.
 
 SpikingJelly's `datasets` package imports torch at module level; its event
@@ -113,7 +119,24 @@ def tonic_reader_aedat2(path):
     return events
 
 
+FOLDER_FORMATS = {"evt2": "raw", "evt3": "raw", "dat": "dat", "atis": "bin", "npy": "npy"}
+
+
+def read_folder_file(dataset, path):
+    """One recording of a newer format, read as tonic's datasets read it."""
+    if dataset in ("evt2", "evt3", "dat"):
+        from expelliarmus import Wizard
+        return Wizard(encoding=dataset).read(path)
+    if dataset == "atis":
+        import tonic.io as tio
+        dtype = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", np.int8)])
+        return tio.read_mnist_file(path, dtype=dtype)
+    return np.load(path)
+
+
 def files_of(dataset, root):
+    if dataset in FOLDER_FORMATS:
+        return sorted(glob.glob(os.path.join(root, "*", "*." + FOLDER_FORMATS[dataset])))
     if dataset == "cifar10dvs":
         return sorted(glob.glob(os.path.join(root, "*", "*.aedat")))
     names = []
@@ -129,8 +152,13 @@ def windows(path):
 
 
 def work(args):
-    tool, dataset, path, frames = args
+    tool, dataset, path, frames, sensor = args
     samples = events = 0
+    if dataset in FOLDER_FORMATS:
+        import tonic.functional as tf
+        ev = read_folder_file(dataset, path)
+        tf.to_frame_numpy(ev, sensor_size=sensor, n_time_bins=frames)
+        return 1, len(ev)
     if tool == "sj":
         integrate, load_cifar, load_gesture = sj_functions()
         if dataset == "cifar10dvs":
@@ -168,14 +196,19 @@ def work(args):
     return samples, events
 
 
-def warm(tool):
+def warm(tool, dataset=None):
     """Worker initializer: import the tool's modules before the timing starts."""
     if tool == "sj":
         sj_functions()
     else:
         import tonic.functional  # noqa: F401
         import tonic.io  # noqa: F401
-        sj_functions()
+        try:
+            import expelliarmus  # noqa: F401
+        except ImportError:
+            pass
+        if dataset not in FOLDER_FORMATS:  # the AEDAT 3.1 reader tonic lacks
+            sj_functions()
 
 
 def noop(_):
@@ -185,16 +218,18 @@ def noop(_):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tool", choices=["sj", "tonic"], required=True)
-    ap.add_argument("--dataset", choices=["cifar10dvs", "gesture"], required=True)
+    ap.add_argument("--dataset", choices=["cifar10dvs", "gesture", *FOLDER_FORMATS], required=True)
+    ap.add_argument("--sensor", default="128x128", help="WxH (the newer formats)")
     ap.add_argument("--input", required=True)
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
     files = files_of(a.dataset, a.input)
-    jobs = [(a.tool, a.dataset, f, a.frames) for f in files]
+    w, h = (int(v) for v in a.sensor.split("x"))
+    jobs = [(a.tool, a.dataset, f, a.frames, (w, h, 2)) for f in files]
     if a.tool == "sj":
         sj_functions()  # import once outside the timing (and fail early)
-    with ProcessPoolExecutor(max_workers=a.workers, initializer=warm, initargs=(a.tool,)) as pool:
+    with ProcessPoolExecutor(max_workers=a.workers, initializer=warm, initargs=(a.tool, a.dataset)) as pool:
         list(pool.map(noop, range(a.workers * 4)))  # start and warm every worker (imports untimed)
         start = time.perf_counter()
         results = list(pool.map(work, jobs, chunksize=max(1, len(jobs) // (a.workers * 8))))
