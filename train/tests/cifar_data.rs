@@ -183,3 +183,42 @@ fn a_tiny_resnet_trains_on_the_cifar_files() {
         "{saved}"
     );
 }
+
+#[test]
+fn the_cifar100_preset_is_the_seed_readme_command_under_the_flags() {
+    use asgl_train::config::Act;
+    use asgl_train::network::resnet::ResNetDepth;
+    use asgl_train::network::spec::BnType;
+    use clap::{Args, Command};
+    let matches = TrainConfig::augment_args(Command::new("fit"))
+        .try_get_matches_from(["fit", "--preset", "cifar100-resnet18", "--num_epoch", "3"])
+        .unwrap();
+    let cfg = TrainConfig::resolve(&matches).unwrap();
+    assert_eq!(
+        cfg.arch,
+        Arch::ResNet {
+            depth: ResNetDepth::R18,
+            width: 64
+        }
+    );
+    assert_eq!(cfg.dataset, DatasetSource::Cifar(CifarKind::Cifar100));
+    assert_eq!((cfg.seed, cfg.t, cfg.act), (60, 2, Act::MnsSig));
+    assert_eq!((cfg.alpha, cfg.p, cfg.gamma), (5.0, 0.2, 1.0));
+    assert_eq!(
+        (cfg.decay, cfg.thresh, cfg.wd, cfg.lr),
+        (0.5, 1.0, 5e-4, 0.1)
+    );
+    assert_eq!((cfg.train_batch_size, cfg.val_batch_size), (128, 128));
+    assert!(cfg.cutout && cfg.train_decay && cfg.train_width && cfg.augment);
+    assert_eq!(cfg.bn_type, BnType::Tdbn);
+    // A flag given on the command line wins over the preset.
+    assert_eq!(cfg.num_epoch, 3);
+    // Without the preset nothing changes: the DVS defaults.
+    let plain = TrainConfig::augment_args(Command::new("fit"))
+        .try_get_matches_from(["fit"])
+        .unwrap();
+    assert_eq!(
+        TrainConfig::resolve(&plain).unwrap(),
+        TrainConfig::default()
+    );
+}
