@@ -219,6 +219,9 @@ struct EventsSettings {
     /// AEDAT 4: the id of the event stream to export (default: the first `EVTS` stream).
     #[arg(long)]
     stream: Option<u32>,
+    /// Sensor size WxH every event must lie inside (for files that declare none).
+    #[arg(long)]
+    sensor: Option<SensorSize>,
     /// AEDAT 2.0 orientation: spikingjelly | raw
     #[arg(long, default_value_t = OrientationChoice::default())]
     orientation: OrientationChoice,
@@ -291,6 +294,29 @@ struct ProbeSettings {
     #[arg(long)]
     #[serde(default)]
     keep_invalid: bool,
+    /// AEDAT 4: the id of the event stream to take the statistics of (default: the first `EVTS`).
+    #[arg(long)]
+    stream: Option<u32>,
+    /// Sensor size WxH every event must lie inside (for files that declare none).
+    #[arg(long)]
+    sensor: Option<SensorSize>,
+}
+
+/// Decoder options of the per-file commands (`probe`, `events`).
+fn file_decode_options(
+    orientation: OrientationChoice,
+    keep_invalid: bool,
+    stream: Option<u32>,
+    sensor: Option<SensorSize>,
+) -> dvs_decode::DecodeOptions {
+    dvs_decode::DecodeOptions {
+        orientation: orientation.to_decode(),
+        keep_invalid,
+        stream,
+        // Sides are at most geometry::MAX_SIDE (16384), so they fit u16.
+        sensor: sensor.map(|s| (s.width as u16, s.height as u16)),
+        ..dvs_decode::DecodeOptions::default()
+    }
 }
 
 fn required<T>(value: Option<T>, name: &'static str) -> Result<T, ConfigError> {
@@ -343,12 +369,12 @@ fn cmd_run(
 fn cmd_events(settings: EventsSettings) -> Result<Outcome> {
     let file = required(settings.file, "file")?;
     let out = required(settings.out, "out")?;
-    let options = dvs_decode::DecodeOptions {
-        orientation: settings.orientation.to_decode(),
-        keep_invalid: settings.keep_invalid,
-        stream: settings.stream,
-        ..dvs_decode::DecodeOptions::default()
-    };
+    let options = file_decode_options(
+        settings.orientation,
+        settings.keep_invalid,
+        settings.stream,
+        settings.sensor,
+    );
     let done = dvs_ingest::events::export_events(&file, &out, &options)?;
     println!(
         "wrote {} events of {} ({}) to {}",
@@ -490,11 +516,12 @@ fn cmd_probe(settings: ProbeSettings) -> Result<Outcome> {
     if settings.files.is_empty() {
         anyhow::bail!("no FILE given (give one or more, or `files = [...]` in the config file)");
     }
-    let options = dvs_decode::DecodeOptions {
-        orientation: settings.orientation.to_decode(),
-        keep_invalid: settings.keep_invalid,
-        ..dvs_decode::DecodeOptions::default()
-    };
+    let options = file_decode_options(
+        settings.orientation,
+        settings.keep_invalid,
+        settings.stream,
+        settings.sensor,
+    );
     let mut probes = Vec::new();
     let mut failures = 0usize;
     for file in &settings.files {

@@ -276,3 +276,55 @@ fn a_recording_that_does_not_decode_leaves_no_table_and_names_the_offset() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains(".npy or .parquet"));
 }
+
+#[test]
+fn stream_and_sensor_flags_reach_events_and_probe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (bytes, main, second) = multi_stream_file(&MultiStreamSpec {
+        compression: PacketCompression::None,
+        source: "DVXplorer",
+        width: 320,
+        height: 240,
+        events: 3_000,
+        per_packet: 500,
+        seed: 2,
+    });
+    let path = tmp.path().join("multi.aedat4");
+    std::fs::write(&path, bytes).unwrap();
+    assert_ne!(main.len(), second.len());
+    for (flags, want) in [(vec![], main.len()), (vec!["--stream", "4"], second.len())] {
+        let o = bin()
+            .args(["probe", "--json"])
+            .arg(&path)
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let probes: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(probes[0]["events"], want as u64, "probe {flags:?}");
+    }
+    // A sensor smaller than the events: a decode error, no table.
+    let out = tmp.path().join("small.npy");
+    let o = bin()
+        .arg("events")
+        .arg(&path)
+        .args(["--sensor", "100x80", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("multi.aedat4") && stderr.contains("offset"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+    let o = bin()
+        .arg("events")
+        .arg(&path)
+        .args(["--sensor", "320x240", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
