@@ -498,8 +498,7 @@ fn phase1(
                             ));
                         }
                     }
-                    let done =
-                        process_recording(rec, config.dataset, classes, params, &options)?;
+                    let done = process_recording(rec, config.dataset, classes, params, &options)?;
                     events.fetch_add(done.events_decoded, Ordering::Relaxed);
                     // Encode the shard records now, in parallel over recordings, while the
                     // frames are in memory; the part stores them as they are.
