@@ -48,7 +48,7 @@ pub fn bench_step(
     let t = spec.time_steps;
     let mut net = Network::new(spec, cfg.dtype.candle(), device, cfg.seed)?;
     net.set_fused_lif(fused_lif);
-    let (mut sgd, mut adam) = optimisers(&net, cfg);
+    let (mut sgd, mut adam) = optimisers(&net, cfg, warmup + steps);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let x = Tensor::rand(0f32, 1f32, (t, batch, 2, hw, hw), device)?.to_dtype(net.dtype())?;
     let labels = Tensor::new(

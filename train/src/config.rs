@@ -19,14 +19,15 @@ use dvs_frames::ValueTransform;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::{DatasetSource, Preset};
 use crate::device::DeviceSpec;
 use crate::error::{Result, TrainError};
-use crate::data::{DatasetSource, Preset};
 use crate::fit::loss::{Objective, TetLoss};
 use crate::network::model::WeightInit;
 use crate::network::resnet::{resnet_layers, ResNetDepth};
-use crate::network::spec::{LayerSpec, 
-    parse_vgg_cfg, vgg_layers, BnType, NetSpec, NeuronSpec, SpikeMode, SurrogateKind, VGGSNN2_CFG,
+use crate::network::spec::{
+    parse_vgg_cfg, vgg_layers, BnType, LayerSpec, NetSpec, NeuronSpec, SpikeMode, SurrogateKind,
+    VGGSNN2_CFG,
 };
 
 /// The network architecture (`--arch`): the reference's VGGSNN2 or a VGG pattern with other
@@ -53,11 +54,20 @@ impl Arch {
     }
 
     /// The layer list of this architecture for `[C, H, W]` inputs.
-    pub fn layers(&self, bn: BnType, input_shape: [usize; 3], num_classes: usize) -> Vec<LayerSpec> {
+    pub fn layers(
+        &self,
+        bn: BnType,
+        input_shape: [usize; 3],
+        num_classes: usize,
+    ) -> Vec<LayerSpec> {
         match self {
-            Arch::ResNet { depth, width } => {
-                resnet_layers(*depth, *width, bn, [input_shape[1], input_shape[2]], num_classes)
-            }
+            Arch::ResNet { depth, width } => resnet_layers(
+                *depth,
+                *width,
+                bn,
+                [input_shape[1], input_shape[2]],
+                num_classes,
+            ),
             vgg => vgg_layers(vgg.features(), bn, num_classes),
         }
     }
@@ -82,7 +92,11 @@ impl FromStr for Arch {
             let depth = match depth {
                 "18" => ResNetDepth::R18,
                 "19" => ResNetDepth::R19,
-                other => return Err(format!("unknown resnet depth `{other}` (resnet18, resnet19)")),
+                other => {
+                    return Err(format!(
+                        "unknown resnet depth `{other}` (resnet18, resnet19)"
+                    ))
+                }
             };
             let width = if width.is_empty() {
                 depth.reference_width()
@@ -215,6 +229,90 @@ impl fmt::Display for Precision {
 
 serde_via_str!(Arch, Act, Precision);
 
+/// The Adam learning rate of the LIF parameters (`--width_lr`): a number, or `auto`, which scales
+/// it to the run's length so that a log-width can travel as far as in the reference DVS run
+/// (docs/train.md, "--width_lr auto"). Serialised as the number itself (old configurations and
+/// their hashes are unchanged) or as the string `"auto"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WidthLr {
+    /// A constant learning rate (the reference: 3e-4).
+    Fixed(f64),
+    /// [`WidthLr::REFERENCE_TRAVEL`] / total training steps.
+    Auto,
+}
+
+impl WidthLr {
+    /// lr × steps of the reference DVS run: 3e-4 × 28.2k steps ≈ 8.5, the largest log-width
+    /// travel Adam allows there (its step is about lr per step).
+    pub const REFERENCE_TRAVEL: f64 = 8.5;
+
+    /// The learning rate for a run of `total_steps` optimiser steps.
+    pub fn resolve(self, total_steps: usize) -> f64 {
+        match self {
+            WidthLr::Fixed(lr) => lr,
+            WidthLr::Auto => Self::REFERENCE_TRAVEL / total_steps.max(1) as f64,
+        }
+    }
+}
+
+impl FromStr for WidthLr {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s == "auto" {
+            return Ok(WidthLr::Auto);
+        }
+        match s.parse::<f64>() {
+            Ok(lr) if lr.is_finite() && lr >= 0.0 => Ok(WidthLr::Fixed(lr)),
+            _ => Err(format!(
+                "bad width_lr `{s}` (a learning rate >= 0, or auto)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for WidthLr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WidthLr::Fixed(lr) => write!(f, "{lr}"),
+            WidthLr::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl Serialize for WidthLr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            WidthLr::Fixed(lr) => s.serialize_f64(*lr),
+            WidthLr::Auto => s.serialize_str("auto"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WidthLr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct WidthLrVisitor;
+        impl serde::de::Visitor<'_> for WidthLrVisitor {
+            type Value = WidthLr;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a learning rate >= 0 or \"auto\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<WidthLr, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<WidthLr, E> {
+                v.to_string().parse().map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<WidthLr, E> {
+                Ok(WidthLr::Fixed(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<WidthLr, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(WidthLrVisitor)
+    }
+}
+
 /// Parses `--transform`: `raw`, `max_norm` (alias `maxnorm`), `binarize` or `clamp:<c>`.
 pub fn parse_transform(s: &str) -> std::result::Result<ValueTransform, String> {
     match s {
@@ -261,9 +359,10 @@ pub struct TrainConfig {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
-    /// Adam learning rate of the LIF parameters (constant).
-    #[arg(long = "width_lr", default_value_t = 3e-4)]
-    pub width_lr: f64,
+    /// Adam learning rate of the LIF parameters (constant): a number, or `auto` = 8.5 / total
+    /// training steps (the reference run's lr × steps).
+    #[arg(long = "width_lr", default_value = "0.0003")]
+    pub width_lr: WidthLr,
     /// mns_rec (rectangle), mns_sig (sigmoid) or sg (straight-through rectangle baseline).
     #[arg(long, default_value = "mns_rec")]
     pub act: Act,
@@ -437,7 +536,9 @@ impl TrainConfig {
         for (key, value) in preset_table {
             let explicit = matches!(
                 matches.value_source(&key),
-                Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
+                Some(
+                    clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable
+                )
             );
             if !explicit && !from_file.contains(&key) {
                 merged.insert(key, value);
@@ -497,6 +598,41 @@ mod tests {
         assert_eq!(cfg.device, DeviceSpec::Cuda(1));
         assert_eq!(cfg.dtype, Precision::F64);
         assert_eq!(serde_json::to_string(&cfg).unwrap(), old);
+    }
+
+    #[test]
+    fn width_lr_is_a_number_or_auto_in_flags_json_and_toml() {
+        assert_eq!(TrainConfig::default().width_lr, WidthLr::Fixed(3e-4));
+        // auto: the reference run's lr × steps spread over this run's steps.
+        assert!((WidthLr::Auto.resolve(28_200) - 3.0142e-4).abs() < 1e-8);
+        assert_eq!(WidthLr::Auto.resolve(850), 0.01);
+        assert_eq!(WidthLr::Fixed(0.002).resolve(850), 0.002);
+        assert_eq!("auto".parse::<WidthLr>(), Ok(WidthLr::Auto));
+        assert_eq!("1e-3".parse::<WidthLr>(), Ok(WidthLr::Fixed(1e-3)));
+        for bad in ["fast", "-1", "NaN", ""] {
+            let err = bad.parse::<WidthLr>().unwrap_err();
+            assert!(err.contains("or auto"), "{bad}: {err}");
+        }
+        let matches = TrainConfig::augment_args(Command::new("t"))
+            .try_get_matches_from(["t", "--width_lr", "auto"])
+            .unwrap();
+        let cfg = TrainConfig::from_arg_matches(&matches).unwrap();
+        assert_eq!(cfg.width_lr, WidthLr::Auto);
+        let json = serde_json::to_string(&cfg).unwrap();
+        assert!(json.contains(r#""width_lr":"auto""#), "{json}");
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), cfg);
+        for (text, want) in [
+            ("width_lr = \"auto\"", WidthLr::Auto),
+            ("width_lr = 0.01", WidthLr::Fixed(0.01)),
+            ("width_lr = 1", WidthLr::Fixed(1.0)),
+        ] {
+            let cfg: TrainConfig = toml::from_str(text).unwrap();
+            assert_eq!(cfg.width_lr, want, "{text}");
+            let back: TrainConfig = toml::from_str(&toml::to_string(&cfg).unwrap()).unwrap();
+            assert_eq!(back.width_lr, want, "{text} round trip");
+        }
+        let err = toml::from_str::<TrainConfig>("width_lr = \"slow\"").unwrap_err();
+        assert!(err.to_string().contains("or auto"), "{err}");
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::network::vars::ParamGroup;
 
 /// The two optimisers of the reference over the network's parameter groups: SGD (lr, momentum,
 /// weight decay on conv/linear weights only) and Adam (width_lr) on the LIF parameters; BN
-/// running statistics are not optimised.
-pub fn optimisers(net: &Network, cfg: &TrainConfig) -> (SgdMomentum, Adam) {
+/// running statistics are not optimised. `total_steps` (optimiser steps of the whole run)
+/// resolves `--width_lr auto`.
+pub fn optimisers(net: &Network, cfg: &TrainConfig, total_steps: usize) -> (SgdMomentum, Adam) {
     let mut sgd = Vec::new();
     let mut adam = Vec::new();
     for v in net.vars() {
@@ -32,7 +33,7 @@ pub fn optimisers(net: &Network, cfg: &TrainConfig) -> (SgdMomentum, Adam) {
     }
     (
         SgdMomentum::new(sgd, cfg.lr, cfg.momentum),
-        Adam::new(adam, cfg.width_lr),
+        Adam::new(adam, cfg.width_lr.resolve(total_steps)),
     )
 }
 

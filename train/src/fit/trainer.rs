@@ -9,11 +9,11 @@ use dvs_frames::DatasetInfo;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, WidthLr};
+use crate::data::SplitLoader;
 use crate::error::{Result, TrainError};
 use crate::fit::checkpointing;
 use crate::fit::evaluate::evaluate;
-use crate::data::SplitLoader;
 use crate::fit::loss::Objective;
 use crate::fit::metrics::{self, EpochMetrics};
 use crate::fit::optim::{optimisers, Adam, SgdMomentum};
@@ -82,7 +82,8 @@ pub fn fit(cfg: &TrainConfig, run_dir: &Path, opts: FitOptions) -> Result<FitSum
 
 /// Everything a run holds between epochs.
 pub(super) struct Run<'a> {
-    pub cfg: &'a TrainConfig,
+    /// The configuration with `--width_lr` resolved to the number used (what is saved and hashed).
+    pub cfg: TrainConfig,
     pub run_dir: &'a Path,
     pub info: DatasetInfo,
     pub train_loader: SplitLoader,
@@ -100,7 +101,7 @@ pub(super) struct Run<'a> {
 impl<'a> Run<'a> {
     /// Opens the dataset and its loaders, builds the network and optimisers, and saves the
     /// effective configuration as `<run_dir>/config.toml`.
-    fn open(cfg: &'a TrainConfig, run_dir: &'a Path) -> Result<Self> {
+    fn open(cfg: &TrainConfig, run_dir: &'a Path) -> Result<Self> {
         let data = cfg
             .data
             .clone()
@@ -111,10 +112,16 @@ impl<'a> Run<'a> {
         let (info, train_loader, test_loader, input_shape) = crate::data::open_splits(cfg, &data)?;
         let spec = cfg.net_spec(input_shape, info.classes.len())?;
         let net = Network::with_init(spec, dtype, &device, cfg.seed, cfg.arch.weight_init())?;
-        let (sgd, adam) = optimisers(&net, cfg);
+        let total_steps = cfg.num_epoch * train_loader.num_batches();
+        let width_lr = cfg.width_lr.resolve(total_steps);
+        tracing::info!(width_lr, total_steps, "--width_lr {}", cfg.width_lr);
+        let cfg = TrainConfig {
+            width_lr: WidthLr::Fixed(width_lr),
+            ..cfg.clone()
+        };
+        let (sgd, adam) = optimisers(&net, &cfg, total_steps);
         cfg.save_effective(&run_dir.join("config.toml"))?;
         Ok(Run {
-            cfg,
             run_dir,
             info,
             train_loader,
@@ -125,13 +132,14 @@ impl<'a> Run<'a> {
             loss_fn: cfg.objective(),
             noise_rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ NOISE_STREAM),
             milestones: p_milestones(&cfg.ns_milestone, cfg.num_epoch),
+            cfg,
         })
     }
 
     /// One epoch: schedules, the training pass, the test pass; returns its metrics.
     fn epoch(&mut self, epoch: usize) -> Result<EpochMetrics> {
         let started = Instant::now();
-        let cfg = self.cfg;
+        let cfg = &self.cfg;
         let lr = cosine_lr(cfg.lr, epoch, cfg.num_epoch);
         self.sgd.set_lr(lr);
         let p = p_for_epoch(cfg.p, cfg.gamma, &self.milestones, epoch);
