@@ -13,6 +13,7 @@
 //! - [`export`]: checkpoint → ONNX (opset 17) for `asgl-eval`;
 //! - [`config`]: every training setting, typed ([`config::TrainConfig`]);
 //! - [`plot`]: PNG curves and the font discovery `asgl-eval` shares;
+//! - [`sweep`]: the width sweep (one `fit` child per method, width and seed; table and figure);
 //! - [`device`], [`error`], [`bench`]: device parsing, the error type, the one-step benchmark.
 pub mod bench;
 pub mod checkpoint;
@@ -26,5 +27,6 @@ pub mod layers;
 pub mod network;
 pub mod neuron;
 pub mod plot;
+pub mod sweep;
 
 pub use error::{Result, TrainError};

@@ -1,4 +1,4 @@
-//! `asgl-train` CLI: `fit` (train on a prepared dataset), `bench` (time one VGGSNN2 step),
+//! `asgl-train` CLI: `fit` (train on a prepared dataset), `sweep` (width sweep of fit runs), `bench` (time one VGGSNN2 step),
 //! `export` (checkpoint → ONNX). It parses, calls the `asgl_train` library and prints. Every
 //! subcommand takes `--config file.toml` whose keys are its flag ids (`dvs_frames::settings`:
 //! defaults < file < flags); errors and exit codes follow `dvs_frames::cli`.
@@ -11,6 +11,7 @@ use asgl_train::config::{Arch, TrainConfig};
 use asgl_train::device::DeviceSpec;
 use asgl_train::export::{export_checkpoint, INPUT_FRAMES, OPSET_VERSION};
 use asgl_train::fit::{fit, FitOptions};
+use asgl_train::sweep::{run_sweep, Method, SweepSpec};
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use dvs_frames::cli::{self, Outcome};
 use dvs_frames::settings;
@@ -35,6 +36,40 @@ enum Command {
     Bench(BenchArgs),
     /// Export a checkpoint to ONNX (opset 17) for `asgl-eval` / ONNX Runtime.
     Export(ExportArgs),
+    /// Width sweep: one resumable `fit` per (method, width, seed), then sweep.md and sweep.png.
+    Sweep(Box<SweepArgs>),
+}
+
+/// `sweep`: the sweep's own flags here, the fit settings of every run in [`TrainConfig`] (the
+/// `--config` keys; `alpha`, `seed` and the method's `act`, `p`, `train_width` are set per run).
+#[derive(Args)]
+struct SweepArgs {
+    /// Sweep folder: `<method>-w<width>-s<seed>/` runs, `sweep.md`, `sweep.png`.
+    #[arg(long)]
+    out: PathBuf,
+    /// TOML file whose keys are the fit flags (applied to every run).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Surrogate widths w.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.5, 1.0, 2.5, 5.0, 10.0])]
+    widths: Vec<f64>,
+    /// sg (straight-through, fixed width, no noise) and/or asgl (learnable width, noisy spike).
+    #[arg(long, value_delimiter = ',', default_values_t = [Method::Sg, Method::Asgl])]
+    methods: Vec<Method>,
+    /// Seeds per (method, width): --seed, --seed + 1, ...
+    #[arg(long, default_value_t = 1)]
+    seeds: usize,
+    /// Runs side by side (one process each; give each `--workers` threads).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Stop every run after this many epochs (an interrupted sweep; rerun to resume).
+    #[arg(long = "stop_after")]
+    stop_after: Option<usize>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    train: TrainConfig,
 }
 
 /// `fit`: run control here, every training setting in [`TrainConfig`] (the `--config` keys).
@@ -118,6 +153,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<Outcome> {
         Command::Fit(args) => run_fit(&args, sub),
         Command::Bench(_) => run_bench(settings::resolve(sub)?),
         Command::Export(_) => run_export(settings::resolve(sub)?),
+        Command::Sweep(args) => run_sweep_command(&args, sub),
     }
 }
 
@@ -137,6 +173,38 @@ fn run_fit(args: &FitArgs, matches: &ArgMatches) -> Result<Outcome> {
         summary.run_dir.display()
     );
     Ok(Outcome::Success)
+}
+
+fn run_sweep_command(args: &SweepArgs, matches: &ArgMatches) -> Result<Outcome> {
+    let spec = SweepSpec {
+        out: args.out.clone(),
+        base: settings::resolve(matches)?,
+        widths: args.widths.clone(),
+        methods: args.methods.clone(),
+        seeds: args.seeds,
+        jobs: args.jobs,
+        stop_after: args.stop_after,
+        exe: std::env::current_exe().context("locating the asgl-train binary")?,
+        progress: !args.quiet,
+    };
+    let s = run_sweep(&spec).with_context(|| format!("sweeping into {}", args.out.display()))?;
+    println!(
+        "sweep: {} runs trained ({} resumed), {} already finished, {} failed — {} and {}",
+        s.fresh + s.resumed,
+        s.resumed,
+        s.skipped,
+        s.failed.len(),
+        s.table.display(),
+        s.figure.display()
+    );
+    for (dir, reason) in &s.failed {
+        eprintln!("asgl-train: run {} failed: {reason}", dir.display());
+    }
+    Ok(if s.failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::Partial
+    })
 }
 
 fn run_bench(b: BenchArgs) -> Result<Outcome> {
