@@ -54,14 +54,16 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalOutcome, EvalError> {
     let meta = model.metadata().clone();
     // A model trained on CIFAR reads the release files in --data (no frames dataset).
     let cifar = match cifar_kind_of(&meta.integration_params) {
-        Some(kind) => Some(open_cifar_split(
-            &config.data,
-            kind,
-            meta.time_steps,
-            &config.split,
-            config.batch_size,
-        )
-        .map_err(|e| EvalError::Input(e.to_string()))?),
+        Some(kind) => Some(
+            open_cifar_split(
+                &config.data,
+                kind,
+                meta.time_steps,
+                &config.split,
+                config.batch_size,
+            )
+            .map_err(|e| EvalError::Input(e.to_string()))?,
+        ),
         None => None,
     };
     let info = match &cifar {

@@ -2,9 +2,9 @@
 //! - python: pickled dicts (protocol 2, bytes keys) `cifar-10-batches-py/data_batch_1..5`,
 //!   `test_batch`, `batches.meta`; `cifar-100-python/train`, `test`, `meta`. `data` is a numpy
 //!   uint8 array [N, 3072] (or raw bytes), `labels` (CIFAR-10) / `fine_labels` (CIFAR-100) a list;
-//! - binary: `cifar-10-batches-bin/data_batch_1..5.bin`, `test_batch.bin` (records of 1 label byte
-//!   + 3072 pixel bytes), `batches.meta.txt`; `cifar-100-binary/train.bin`, `test.bin` (coarse
-//!   label, fine label, 3072 bytes), `fine_label_names.txt`.
+//! - binary: `cifar-10-batches-bin/data_batch_1..5.bin`, `test_batch.bin` (records of one label
+//!   byte and 3072 pixel bytes), `batches.meta.txt`; `cifar-100-binary/train.bin`, `test.bin`
+//!   (coarse label, fine label, 3072 bytes), `fine_label_names.txt`.
 //!
 //! Pixels are planar (1024 red, 1024 green, 1024 blue bytes, rows top-down) in both formats.
 //! The pickle reader ([`Unpickler`]) is a small stack machine for exactly the opcodes these files

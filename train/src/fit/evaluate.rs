@@ -1,7 +1,7 @@
 //! Evaluation of a split in eval mode (running-statistic BN, Heaviside spikes, no noise): loss,
 //! accuracy and per-layer spike sums over one whole loader epoch.
-use candle_core::DType;
 use crate::data::SplitLoader;
+use candle_core::DType;
 
 use crate::error::Result;
 use crate::fit::loss::{predict, Objective};
