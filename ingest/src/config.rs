@@ -379,6 +379,29 @@ mod tests {
     }
 
     #[test]
+    fn unset_new_settings_leave_the_recorded_params_as_before() {
+        // A square resize is the plain number it always was, and the geometry, slicing and
+        // split settings are absent while unset: the canonical JSON (hence the hash) of an
+        // unchanged configuration is the one earlier releases wrote.
+        let cfg = IngestConfig {
+            resize: Some(ResizeTo::square(48)),
+            ..IngestConfig::new(DatasetKind::Gesture, "i", "o")
+        };
+        let json = serde_json::to_string(&cfg.params()).unwrap();
+        assert!(json.contains("\"resize\":48,"), "{json}");
+        for key in ["crop", "slice", "test_ratio", "split_seed", "sensor\""] {
+            assert!(!json.contains(key), "{key} in {json}");
+        }
+        let same_sensor = IngestConfig {
+            sensor: Some(SensorSize::DVS128),
+            ..cfg.clone()
+        };
+        assert_eq!(same_sensor.params().hash(), cfg.params().hash());
+        let toml = dvs_frames::settings::to_toml(&cfg).unwrap();
+        assert!(toml.contains("resize = 48\n"), "{toml}");
+    }
+
+    #[test]
     fn every_integration_parameter_changes_the_hash() {
         let base = IngestConfig::new(DatasetKind::Cifar10Dvs, "i", "o");
         let h = base.params().hash();

@@ -1,10 +1,13 @@
 //! `dvs-ingest`: raw event-camera recordings (DVS128 Gesture, CIFAR10-DVS in
-//! AEDAT 2.0 and the AEDAT 4 re-pack, DECOLLE HDF5) to a prepared frame
+//! AEDAT 2.0 and the AEDAT 4 re-pack, DECOLLE HDF5, and any camera's recordings
+//! in a class-folder tree or a labelled table) to a prepared frame
 //! dataset (shards + `dataset.json` + `manifest.parquet`, Contract 1 of
 //! `docs/architecture.md`). The format decoders are the `dvs-decode` crate.
 //!
 //! Modules, in data-flow order: [`layout`] (dataset layouts and splits),
-//! [`labels`] (Gesture label windows and sample cutting), [`integrate`]
+//! [`folder`] and [`table`] (the general layouts), [`geometry`] (sensor size,
+//! crop, resize size), [`labels`] (Gesture label windows and sample cutting),
+//! [`slice`] (tonic's time / event-count slicers), [`integrate`]
 //! (SpikingJelly / tonic frame rules), [`resize`] (area averaging), [`sample`]
 //! (one recording → its samples), [`part`] (phase-1 work files), [`pipeline`]
 //! (the resumable `run`), [`manifest`] (`manifest.parquet`), [`report`]
