@@ -178,7 +178,7 @@ fn run_fit(args: &FitArgs, matches: &ArgMatches) -> Result<Outcome> {
 fn run_sweep_command(args: &SweepArgs, matches: &ArgMatches) -> Result<Outcome> {
     let spec = SweepSpec {
         out: args.out.clone(),
-        base: settings::resolve(matches)?,
+        base: TrainConfig::resolve(matches)?,
         widths: args.widths.clone(),
         methods: args.methods.clone(),
         seeds: args.seeds,
