@@ -222,3 +222,26 @@ fn the_cifar100_preset_is_the_seed_readme_command_under_the_flags() {
         TrainConfig::default()
     );
 }
+
+/// Every prefix of a release pickle and every single-byte corruption of its header region is an
+/// error or a value, never a panic (the reader takes untrusted bytes).
+#[test]
+fn cut_and_corrupted_pickles_never_panic() {
+    use asgl_train::data::cifar::Unpickler;
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), CifarSet::Cifar100, CifarFormat::Python, 2);
+    let path = tmp.path().join("cifar-100-python/test");
+    let bytes = std::fs::read(&path).unwrap();
+    let mut errors = 0;
+    for cut in (0..bytes.len()).step_by(61) {
+        errors += Unpickler::new(&path, &bytes[..cut]).load().is_err() as usize;
+    }
+    assert!(errors > 0);
+    for at in 0..400.min(bytes.len()) {
+        for value in [0x00, 0x7f, 0xff, b'(', b'.', b'T'] {
+            let mut bad = bytes.clone();
+            bad[at] = value;
+            let _ = Unpickler::new(&path, &bad).load();
+        }
+    }
+}

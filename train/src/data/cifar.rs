@@ -447,6 +447,26 @@ impl Value {
     }
 }
 
+/// Deepest container nesting the reader accepts (the release files nest 4 deep). Deeper values
+/// are refused so that no later recursive walk or drop can exhaust the stack.
+pub const MAX_NESTING: usize = 32;
+
+/// Nesting depth of `v` (scalars 0), counted no further than `limit`.
+fn nesting(v: &Value, limit: usize) -> usize {
+    if limit == 0 {
+        return 0;
+    }
+    let deepest = |items: &mut dyn Iterator<Item = &Rc<Value>>| {
+        items.map(|x| nesting(x, limit - 1)).max().unwrap_or(0)
+    };
+    match v {
+        Value::List(l) | Value::Tuple(l) => 1 + deepest(&mut l.iter()),
+        Value::Dict(d) => 1 + deepest(&mut d.iter().flat_map(|(k, v)| [k, v])),
+        Value::Call(a, b) | Value::Built(a, b) => 1 + deepest(&mut [a, b].into_iter()),
+        _ => 0,
+    }
+}
+
 /// The value of a dict entry whose key is the bytes or str `key`.
 pub fn dict_get<'a>(dict: &'a Value, key: &str) -> Option<&'a Rc<Value>> {
     let Value::Dict(items) = dict else {
@@ -593,10 +613,21 @@ impl<'a> Unpickler<'a> {
         Ok(s)
     }
 
+    /// Pops a value that is about to go into a container, refusing one nested too deep.
     fn pop(&mut self, at: usize) -> Result<Rc<Value>> {
-        self.stack
+        let v = self
+            .stack
             .pop()
-            .ok_or_else(|| self.err(at, "stack underflow"))
+            .ok_or_else(|| self.err(at, "stack underflow"))?;
+        self.shallow(&v, at)?;
+        Ok(v)
+    }
+
+    fn shallow(&self, v: &Value, at: usize) -> Result<()> {
+        if nesting(v, MAX_NESTING) >= MAX_NESTING {
+            return Err(self.err(at, format!("values nested deeper than {MAX_NESTING}")));
+        }
+        Ok(())
     }
 
     fn pop_mark(&mut self, at: usize) -> Result<Vec<Rc<Value>>> {
@@ -604,7 +635,11 @@ impl<'a> Unpickler<'a> {
         if mark > self.stack.len() {
             return Err(self.err(at, "MARK above the stack"));
         }
-        Ok(self.stack.split_off(mark))
+        let items = self.stack.split_off(mark);
+        for v in &items {
+            self.shallow(v, at)?;
+        }
+        Ok(items)
     }
 
     fn top_mut(&mut self, at: usize) -> Result<&mut Value> {
@@ -759,6 +794,9 @@ impl<'a> Unpickler<'a> {
                         return Err(self.err(at, "stack underflow"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
+                    for v in &items {
+                        self.shallow(v, at)?;
+                    }
                     self.stack.push(Rc::new(Value::Tuple(items)));
                 }
                 b'a' => {
@@ -844,6 +882,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("underflow"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        // 100 000 lists, each appended into the one before.
+        let mut bytes = b"\x80\x02".to_vec();
+        bytes.extend(std::iter::repeat_n(b']', 100_000));
+        bytes.extend(std::iter::repeat_n(b'a', 99_999));
+        bytes.push(b'.');
+        let err = Unpickler::new(Path::new("x"), &bytes)
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nested deeper than 32"), "{err}");
     }
 
     #[test]
