@@ -75,6 +75,17 @@ impl std::fmt::Display for SensorSize {
 
 dvs_frames::settings::serde_via_str!(SensorSize);
 
+impl SensorSize {
+    /// The sensor recorded in a dataset's `params` (`sensor_width`, `sensor_height`).
+    pub fn recorded_in(params: &serde_json::Value) -> Option<SensorSize> {
+        let side = |key: &str| params.get(key)?.as_u64().map(|v| v as usize);
+        Some(SensorSize {
+            width: side("sensor_width")?,
+            height: side("sensor_height")?,
+        })
+    }
+}
+
 /// A crop window `X,Y,W,H` on the sensor: events with `X <= x < X+W`, `Y <= y < Y+H` are
 /// kept with `(x - X, y - Y)`, the others dropped before integration (tonic's
 /// `CenterCrop` / `RandomCrop` semantics at a fixed position).

@@ -460,7 +460,10 @@ pub fn merge(config: &MergeConfig, show_progress: bool) -> Result<RunSummary, Me
         output: out.clone(),
         ..first.config.clone()
     };
-    let params = run_config.params();
+    // A folder / table dataset's sensor came from its files: take the one the parts recorded.
+    let sensor = crate::geometry::SensorSize::recorded_in(&first.dataset.params)
+        .unwrap_or_else(|| run_config.fixed_sensor());
+    let params = run_config.params_for(sensor);
     if params.hash() != hash {
         return Err(MergeError::NotAPart {
             dir: first_dir.clone(),

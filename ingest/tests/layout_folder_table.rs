@@ -380,3 +380,43 @@ fn a_parquet_table_gives_the_bytes_of_the_same_csv_table() {
     assert_eq!(info.classes, vec!["left", "right"]);
     assert_eq!((info.height, info.width), (20, 36));
 }
+
+#[test]
+fn a_folder_of_a_declared_sensor_merges_from_parts_to_the_bytes_of_one_run() {
+    use dvs_ingest::merge::{merge, MergeConfig, PartSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw");
+    for (class, seed) in [("a", 1), ("a", 2), ("b", 3), ("b", 4), ("b", 5)] {
+        let events = burst_events(200, seed, 40, 30, 0);
+        evt3(
+            &raw.join(class).join(format!("r{seed}.raw")),
+            &events,
+            40,
+            30,
+        );
+    }
+    let single = tmp.path().join("single");
+    dvs_ingest::run(&config(DatasetKind::Folder, &raw, &single), false).unwrap();
+    let parts: Vec<_> = (1..=2)
+        .map(|index| {
+            let dir = tmp.path().join(format!("part{index}"));
+            let spec = PartSpec { index, count: 2 };
+            dvs_ingest::pipeline::run_part(&config(DatasetKind::Folder, &raw, &dir), spec, false)
+                .unwrap();
+            dir
+        })
+        .collect();
+    let merged = tmp.path().join("merged");
+    let cfg = MergeConfig {
+        parts,
+        output: merged.clone(),
+        jobs: 1,
+        overwrite: false,
+    };
+    merge(&cfg, false).unwrap();
+    let (mut a, mut b) = (common::snapshot(&single), common::snapshot(&merged));
+    a.remove("ingest-config.toml");
+    b.remove("ingest-config.toml");
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    assert!(a == b, "merged parts differ from the single run");
+}
