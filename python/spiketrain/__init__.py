@@ -63,16 +63,11 @@ def read_events(
         DecodeError: the file does not decode (``file``, ``offset``, ``reason``, ``kind``).
         ConfigError: a bad option, or a stream the file does not have.
     """
-    t, x, y, p = _native.read_event_columns(
+    packed = _native.read_events_packed(
         os.fspath(path), stream, orientation, keep_invalid,
         None if atis_sensor is None else tuple(atis_sensor),
     )
-    events = np.empty(len(t), dtype=EVENT_DTYPE)
-    events["t"] = t
-    events["x"] = x
-    events["y"] = y
-    events["p"] = p.view(np.int8)
-    return events
+    return packed.view(EVENT_DTYPE)
 
 
 def hdf5_keys(path: PathLike) -> List[str]:

@@ -5,13 +5,13 @@ from typing import Iterator, List, Optional, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-def read_event_columns(
+def read_events_packed(
     path: str,
     stream: Union[None, int, str] = None,
     orientation: str = "spikingjelly",
     keep_invalid: bool = False,
     atis_sensor: Optional[Tuple[int, int]] = None,
-) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.uint16], npt.NDArray[np.uint16], npt.NDArray[np.uint8]]: ...
+) -> npt.NDArray[np.uint8]: ...
 def hdf5_keys(path: str) -> List[str]: ...
 def probe_json(
     path: str,

@@ -15,12 +15,23 @@ use pyo3::prelude::*;
 
 use crate::errors::{config_error, decode_error};
 
-type Columns<'py> = (
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<u16>>,
-    Bound<'py, PyArray1<u16>>,
-    Bound<'py, PyArray1<u8>>,
-);
+/// Bytes per event of `spiketrain.EVENT_DTYPE` (packed: `t <i8` at 0, `x <u2` at 8, `y <u2` at
+/// 10, `p |i1` at 12).
+const PACKED_EVENT_BYTES: usize = 13;
+
+/// The events in `spiketrain.EVENT_DTYPE`'s packed layout, one pass over the columns (numpy
+/// views the buffer as the structured array without a copy).
+fn pack(events: &Events) -> Vec<u8> {
+    let mut out = vec![0u8; events.len() * PACKED_EVENT_BYTES];
+    let columns = events.t.iter().zip(&events.x).zip(&events.y).zip(&events.p);
+    for (slot, (((t, x), y), p)) in out.chunks_exact_mut(PACKED_EVENT_BYTES).zip(columns) {
+        slot[..8].copy_from_slice(&t.to_le_bytes());
+        slot[8..10].copy_from_slice(&x.to_le_bytes());
+        slot[10..12].copy_from_slice(&y.to_le_bytes());
+        slot[12] = *p;
+    }
+    out
+}
 
 /// Decoder options from the Python keywords.
 fn decode_options(
@@ -110,18 +121,19 @@ fn decode(path: &std::path::Path, selection: Selection, options: &DecodeOptions)
     Ok(events)
 }
 
-/// Every event of `path` as four columns `(t µs int64, x uint16, y uint16, p uint8)`.
-/// `stream`: an int (AEDAT 4 stream id) or, for HDF5, the sample key.
+/// Every event of `path` as packed `spiketrain.EVENT_DTYPE` records (a flat uint8 array;
+/// the caller views it as the structured dtype). `stream`: an int (AEDAT 4 stream id) or, for
+/// HDF5, the sample key.
 #[pyfunction]
 #[pyo3(signature = (path, stream=None, orientation="spikingjelly", keep_invalid=false, atis_sensor=None))]
-pub fn read_event_columns<'py>(
+pub fn read_events_packed<'py>(
     py: Python<'py>,
     path: PathBuf,
     stream: Option<Bound<'py, PyAny>>,
     orientation: &str,
     keep_invalid: bool,
     atis_sensor: Option<(u16, u16)>,
-) -> PyResult<Columns<'py>> {
+) -> PyResult<Bound<'py, PyArray1<u8>>> {
     let options = decode_options(orientation, keep_invalid, atis_sensor)?;
     let selection = match stream {
         None => Selection::Default,
@@ -130,13 +142,8 @@ pub fn read_event_columns<'py>(
         }
         Some(s) => Selection::Stream(s.extract::<i64>()?),
     };
-    let events = py.detach(|| decode(&path, selection, &options))?;
-    Ok((
-        PyArray1::from_vec(py, events.t),
-        PyArray1::from_vec(py, events.x),
-        PyArray1::from_vec(py, events.y),
-        PyArray1::from_vec(py, events.p),
-    ))
+    let packed = py.detach(|| decode(&path, selection, &options).map(|events| pack(&events)))?;
+    Ok(PyArray1::from_vec(py, packed))
 }
 
 /// The sample keys of a DECOLLE-layout HDF5 file, in file order.

@@ -17,7 +17,7 @@ mod loader;
 /// The extension module (imported as `spiketrain._native`).
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(events::read_event_columns, m)?)?;
+    m.add_function(wrap_pyfunction!(events::read_events_packed, m)?)?;
     m.add_function(wrap_pyfunction!(events::hdf5_keys, m)?)?;
     m.add_function(wrap_pyfunction!(events::probe_json, m)?)?;
     m.add_function(wrap_pyfunction!(events::integrate_frames, m)?)?;
