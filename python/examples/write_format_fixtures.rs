@@ -36,7 +36,8 @@ fn write_case(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
     let format = Format::detect_file(&path)?;
     let events = read_all(&path, format, &DecodeOptions::default())?;
     let out = dir.join(format!("{name}.rust.npy"));
-    std::fs::write(&out, decoded_npy(&events)).with_context(|| format!("writing {}", out.display()))?;
+    std::fs::write(&out, decoded_npy(&events))
+        .with_context(|| format!("writing {}", out.display()))?;
     println!("{name}\t{format}\t{} events", events.len());
     Ok(())
 }
@@ -55,9 +56,17 @@ fn main() -> Result<()> {
     // AEDAT 2.0 and DAT store 32-bit timestamps: large counts outgrow them (the generator's
     // long gaps), and those files are left out.
     if dvs128.last().is_none_or(|e| e.t <= i64::from(u32::MAX)) {
-        write_case(dir, "cifar.aedat", aedat2::encode("2026-01-01", &dvs128, &[]))?;
+        write_case(
+            dir,
+            "cifar.aedat",
+            aedat2::encode("2026-01-01", &dvs128, &[]),
+        )?;
     }
-    write_case(dir, "gesture.aedat", aedat31::encode_stream("2026-01-01", &dvs128, 700))?;
+    write_case(
+        dir,
+        "gesture.aedat",
+        aedat31::encode_stream("2026-01-01", &dvs128, 700),
+    )?;
     for (compression, name) in [
         (PacketCompression::None, "none.aedat4"),
         (PacketCompression::Lz4, "lz4.aedat4"),
@@ -71,8 +80,16 @@ fn main() -> Result<()> {
     let layout = NpyLayout::structured(&[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "|u1")]);
     write_case(dir, "events.npy", npy::encode(&dvs128, &layout))?;
     let gen3 = burst_events(events * 4 / 3, 13, 640, 480, 0);
-    write_case(dir, "gen3.raw", encode_evt2(&gen3, 640, 480, &RawOptions::default()))?;
-    write_case(dir, "gen4.raw", encode_evt3(&gen3, 640, 480, &RawOptions::default()))?;
+    write_case(
+        dir,
+        "gen3.raw",
+        encode_evt2(&gen3, 640, 480, &RawOptions::default()),
+    )?;
+    write_case(
+        dir,
+        "gen4.raw",
+        encode_evt3(&gen3, 640, 480, &RawOptions::default()),
+    )?;
     if gen3.last().is_none_or(|e| e.t <= i64::from(u32::MAX)) {
         write_case(dir, "gen1.dat", encode_dat(&gen3, 640, 480))?;
     }

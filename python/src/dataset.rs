@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use dvs_frames::{DatasetInfo, ShardIndex, ShardReader};
-use numpy::{PyArray1, PyArrayMethods, PyArray4};
+use numpy::{PyArray1, PyArray4, PyArrayMethods};
 use pyo3::prelude::*;
 
 use crate::errors::frame_error;

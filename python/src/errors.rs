@@ -101,7 +101,10 @@ pub fn frame_error(e: FrameError) -> PyErr {
         FrameError::OutOfRange { path, index, len } => raise("ShardError", message, |kw| {
             kw.set_item("file", path_str(path))?;
             kw.set_item("record", index)?;
-            kw.set_item("reason", format!("record index out of range ({len} records)"))
+            kw.set_item(
+                "reason",
+                format!("record index out of range ({len} records)"),
+            )
         }),
         FrameError::Dataset { path, reason } => raise("DatasetError", message, |kw| {
             kw.set_item("file", path_str(path))?;

@@ -65,7 +65,11 @@ enum Selection {
     Hdf5Key(String),
 }
 
-fn decode(path: &std::path::Path, selection: Selection, options: &DecodeOptions) -> PyResult<Events> {
+fn decode(
+    path: &std::path::Path,
+    selection: Selection,
+    options: &DecodeOptions,
+) -> PyResult<Events> {
     let format = Format::detect_file(path).map_err(decode_error)?;
     if format == Format::Hdf5 {
         let key = match selection {

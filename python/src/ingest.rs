@@ -16,7 +16,11 @@ use crate::errors::{config_error, ingest_error};
 /// (default: when stderr is a terminal).
 #[pyfunction]
 #[pyo3(signature = (settings_json, progress=None))]
-pub fn ingest_json(py: Python<'_>, settings_json: &str, progress: Option<bool>) -> PyResult<String> {
+pub fn ingest_json(
+    py: Python<'_>,
+    settings_json: &str,
+    progress: Option<bool>,
+) -> PyResult<String> {
     let given: serde_json::Map<String, serde_json::Value> = serde_json::from_str(settings_json)
         .map_err(|e| config_error(format!("ingest settings: {e}")))?;
     let defaults = IngestConfig::new(DatasetKind::Gesture, "", "");
@@ -34,9 +38,7 @@ pub fn ingest_json(py: Python<'_>, settings_json: &str, progress: Option<bool>) 
     }
     let config: IngestConfig = serde_json::from_value(serde_json::Value::Object(merged))
         .map_err(|e| config_error(format!("ingest settings: {e}")))?;
-    config
-        .validate()
-        .map_err(|e| config_error(e.to_string()))?;
+    config.validate().map_err(|e| config_error(e.to_string()))?;
     let show_progress = progress.unwrap_or_else(|| std::io::stderr().is_terminal());
     let summary = py
         .detach(|| dvs_ingest::run(&config, show_progress))

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use dvs_frames::{EpochIter, Loader, LoaderConfig};
-use numpy::{PyArray1, PyArrayMethods, PyArray5};
+use numpy::{PyArray1, PyArray5, PyArrayMethods};
 use pyo3::prelude::*;
 
 use crate::errors::{config_error, frame_error};
@@ -105,7 +105,8 @@ impl NativeEpoch {
             return Ok(None);
         };
         let batch = batch.map_err(frame_error)?;
-        let x: Bound<'py, PyArray5<f32>> = PyArray1::from_vec(py, batch.data).reshape(batch.shape)?;
+        let x: Bound<'py, PyArray5<f32>> =
+            PyArray1::from_vec(py, batch.data).reshape(batch.shape)?;
         let labels: Vec<i64> = batch.labels.iter().map(|&l| i64::from(l)).collect();
         let y = PyArray1::from_vec(py, labels);
         let item = if self.with_keys {
