@@ -92,9 +92,9 @@ impl FromStr for Arch {
             let depth = match depth {
                 "18" => ResNetDepth::R18,
                 "19" => ResNetDepth::R19,
-                other => {
+                _ => {
                     return Err(format!(
-                        "unknown resnet depth `{other}` (resnet18, resnet19)"
+                        "unknown arch `{s}` (vggsnn2, vgg:<spec>, resnet18, resnet19, resnet18:<width>)"
                     ))
                 }
             };
