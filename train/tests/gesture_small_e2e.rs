@@ -26,7 +26,7 @@ fn small_vgg_learns_small_synthetic_gesture_above_chance() {
         output: data.clone(),
         frames: FRAMES,
         split_by: SplitBy::Number,
-        resize: Some(SIDE),
+        resize: Some(dvs_ingest::geometry::ResizeTo::square(SIDE)),
         split: CifarSplit::Sj90,
         orientation: OrientationChoice::Spikingjelly,
         keep_invalid: false,
@@ -34,6 +34,7 @@ fn small_vgg_learns_small_synthetic_gesture_above_chance() {
         zstd_level: 1,
         jobs: 0,
         overwrite: false,
+        ..IngestConfig::new(DatasetKind::Gesture, "", "")
     };
     dvs_ingest::pipeline::run(&ingest, false).expect("ingest");
     let info = dvs_frames::DatasetInfo::read(&data).unwrap();
