@@ -6,8 +6,7 @@
 
 use std::path::PathBuf;
 
-use dvs_decode::aedat4::Aedat4Reader;
-use dvs_decode::{AtisSensor, DecodeOptions, EventReader, Events, Format, Orientation};
+use dvs_decode::{AtisSensor, DecodeOptions, Events, Format, Orientation};
 use dvs_ingest::integrate::FrameGeometry;
 use dvs_ingest::SplitBy;
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -71,14 +70,15 @@ fn decode(
     options: &DecodeOptions,
 ) -> PyResult<Events> {
     let format = Format::detect_file(path).map_err(decode_error)?;
-    if format == Format::Hdf5 {
+    if format == Format::Hdf5 && !dvs_decode::hdf5_events::is_events_file(path) {
+        // DECOLLE layout: pre-cut samples, one chosen by key.
         let key = match selection {
             Selection::Hdf5Key(key) => key,
             Selection::Stream(id) => id.to_string(),
             Selection::Default => {
                 return Err(config_error(format!(
-                    "{}: HDF5 holds pre-cut samples, not one stream: pass stream=<sample key> \
-                     (spiketrain.probe / spiketrain.hdf5_keys list them)",
+                    "{}: this HDF5 file holds pre-cut samples, not one stream: pass \
+                     stream=<sample key> (spiketrain.hdf5_keys lists them)",
                     path.display()
                 )))
             }
@@ -92,37 +92,25 @@ fn decode(
                 config_error(format!("{}: no sample with key {key:?}", path.display()))
             });
     }
-    let bytes = dvs_decode::read_file_bytes(path).map_err(decode_error)?;
-    let mut reader: Box<dyn EventReader + '_> = match (format, selection) {
-        (_, Selection::Default) => {
-            dvs_decode::open_bytes(path, &bytes[..], format, options).map_err(decode_error)?
+    let mut options = *options;
+    match selection {
+        Selection::Default => {}
+        // AEDAT 4 decodes the stream it is told (the library checks it is a declared EVTS
+        // stream); the single-stream formats have only stream 0.
+        Selection::Stream(id) if format == Format::Aedat4 => {
+            let id = u32::try_from(id)
+                .map_err(|_| config_error(format!("stream {id} (expected an id >= 0)")))?;
+            options.stream = Some(id);
         }
-        (Format::Aedat4, Selection::Stream(id)) => {
-            let reader = Aedat4Reader::new(path, &bytes[..], options).map_err(decode_error)?;
-            let decoded = i64::from(reader.header().event_stream);
-            if id != decoded {
-                return Err(config_error(format!(
-                    "{}: stream {id} is not decoded: the reader decodes the lowest-id EVTS \
-                     stream, {decoded} (declared: {:?})",
-                    path.display(),
-                    reader.header().declared_streams
-                )));
-            }
-            Box::new(reader)
-        }
-        (_, Selection::Stream(0)) => {
-            dvs_decode::open_bytes(path, &bytes[..], format, options).map_err(decode_error)?
-        }
-        (_, _) => {
+        Selection::Stream(0) => {}
+        Selection::Stream(_) | Selection::Hdf5Key(_) => {
             return Err(config_error(format!(
                 "{}: {format} files hold one event stream (stream=0 or None)",
                 path.display()
             )))
         }
-    };
-    let mut events = Events::new();
-    reader.read_to_end(&mut events).map_err(decode_error)?;
-    Ok(events)
+    }
+    dvs_decode::read_all(path, format, &options).map_err(decode_error)
 }
 
 /// Every event of `path` as packed `spiketrain.EVENT_DTYPE` records (a flat uint8 array;

@@ -79,11 +79,14 @@ def test_read_events_equals_the_rust_decoders_in_every_format(format_files: Path
     assert len(formats) == 8, formats
 
 
-def test_a_stream_the_file_does_not_decode_is_a_config_error(format_files: Path) -> None:
+def test_a_stream_the_file_does_not_hold_is_an_error(format_files: Path) -> None:
     aedat4 = next(format_files.glob("*.aedat4"))
     assert len(spiketrain.read_events(aedat4, stream=0)) == len(spiketrain.read_events(aedat4))
-    with pytest.raises(spiketrain.ConfigError, match="stream 7"):
+    with pytest.raises(spiketrain.DecodeError) as info:
         spiketrain.read_events(aedat4, stream=7)
+    assert info.value.file == str(aedat4) and "7" in info.value.reason
+    with pytest.raises(spiketrain.ConfigError):
+        spiketrain.read_events(next(format_files.glob("*.raw")), stream=1)
     with pytest.raises(ValueError):  # ConfigError is a ValueError too
         spiketrain.read_events(aedat4, orientation="sideways")
 
