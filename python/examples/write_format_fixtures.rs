@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use dvs_decode::{read_all, DecodeOptions, Events, Format};
 use dvs_fixtures::aedat4::PacketCompression;
+use dvs_fixtures::hdf5_events::{self, H5EventsLayout};
 use dvs_fixtures::npy::NpyLayout;
 use dvs_fixtures::prophesee::{burst_events, encode_dat, encode_evt2, encode_evt3, RawOptions};
 use dvs_fixtures::{aedat2, aedat31, aedat4, atis, npy, Event};
@@ -33,6 +34,12 @@ fn decoded_npy(events: &Events) -> Vec<u8> {
 fn write_case(dir: &Path, name: &str, bytes: Vec<u8>) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    write_decoded(dir, name)
+}
+
+/// `<name>.rust.npy`: what dvs-decode returns for `dir/name`.
+fn write_decoded(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(name);
     let format = Format::detect_file(&path)?;
     let events = read_all(&path, format, &DecodeOptions::default())?;
     let out = dir.join(format!("{name}.rust.npy"));
@@ -79,6 +86,9 @@ fn main() -> Result<()> {
     write_case(dir, "nmnist.bin", atis::encode_auto(&nmnist))?;
     let layout = NpyLayout::structured(&[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "|u1")]);
     write_case(dir, "events.npy", npy::encode(&dvs128, &layout))?;
+    // HDF5 event streams (DSEC layout) are written by libhdf5, by path.
+    hdf5_events::write_events_h5(&dir.join("dsec.h5"), &dvs128, &H5EventsLayout::dsec())?;
+    write_decoded(dir, "dsec.h5")?;
     let gen3 = burst_events(events * 4 / 3, 13, 640, 480, 0);
     write_case(
         dir,
