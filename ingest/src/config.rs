@@ -18,7 +18,7 @@ use crate::geometry::{Crop, ResizeTo, SensorSize};
 use crate::integrate::SplitBy;
 use crate::layout::{CifarSplit, DatasetKind, TestRatio};
 use crate::slice::Slice;
-use dvs_decode::{DecodeOptions, Orientation};
+use dvs_decode::{AtisSensor, DecodeOptions, NpyColumns, Orientation, TimeOrder, TimeUnit};
 
 /// Version of the ingest output semantics; bump when the same parameters
 /// would produce different samples or frames, so old datasets are not reused.
@@ -83,6 +83,112 @@ impl std::str::FromStr for OrientationChoice {
 
 dvs_frames::settings::serde_via_str!(OrientationChoice);
 
+/// A decoder option spelled on the command line / in TOML: the enum, its spellings (the
+/// first is the canonical one, written back), the decoder value each stands for, and its
+/// default (the decoder's).
+macro_rules! decode_choice {
+    (
+        $(#[$doc:meta])* $name:ident => $decoded:ty, expected $expected:literal {
+            $($(#[$vdoc:meta])* $variant:ident = $spelling:literal $(| $alias:literal)* => $value:expr),+ $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The decoder option.
+            pub fn to_decode(self) -> $decoded {
+                match self {
+                    $($name::$variant => $value),+
+                }
+            }
+
+            /// CLI / config spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $spelling),+
+                }
+            }
+
+            /// Whether this is what the decoder does by default (then it changes no output).
+            pub fn is_decoder_default(self) -> bool {
+                self.to_decode() == <$decoded>::default()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($spelling $(| $alias)* => Ok($name::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", stringify!($name), " '{}' (expected ", $expected, ")"),
+                        other
+                    )),
+                }
+            }
+        }
+
+        dvs_frames::settings::serde_via_str!($name);
+    };
+}
+
+decode_choice! {
+    /// The sensor ATIS `.bin` coordinates are checked against (`--atis-sensor`).
+    AtisSensorChoice => AtisSensor, expected "nmnist or ncaltech101" {
+        /// N-MNIST: 34×34 (the decoder's default).
+        Nmnist = "nmnist" | "n-mnist" => AtisSensor::NMnist,
+        /// N-Caltech101: every coordinate the format holds (x < 256, y < 240; the image
+        /// sizes vary per file).
+        Ncaltech101 = "ncaltech101" | "n-caltech101" => AtisSensor::FormatBounds,
+    }
+}
+
+decode_choice! {
+    /// The unit of `.npy` `t` values (`--npy-time-unit`).
+    NpyTimeUnitChoice => TimeUnit, expected "us, ms, ns or s" {
+        /// Microseconds (the decoder's default).
+        Us = "us" | "µs" => TimeUnit::Microseconds,
+        /// Milliseconds (tonic's preconverted DVS Gesture arrays).
+        Ms = "ms" => TimeUnit::Milliseconds,
+        /// Nanoseconds.
+        Ns = "ns" => TimeUnit::Nanoseconds,
+        /// Seconds (float seconds rounded to the nearest µs).
+        S = "s" => TimeUnit::Seconds,
+    }
+}
+
+decode_choice! {
+    /// The column order of a plain `(N, 4)` `.npy` array (`--npy-columns`).
+    NpyColumnsChoice => NpyColumns, expected "named, xypt or txyp" {
+        /// Structured arrays with named fields only (the decoder's default).
+        Named = "named" => NpyColumns::Named,
+        /// `x, y, p, t` (tonic's preconverted DVS Gesture arrays).
+        Xypt = "xypt" => NpyColumns::Xypt,
+        /// `t, x, y, p`.
+        Txyp = "txyp" => NpyColumns::Txyp,
+    }
+}
+
+decode_choice! {
+    /// What a timestamp smaller than the previous event's does (`--time-order`).
+    TimeOrderChoice => TimeOrder, expected "as-stored or error" {
+        /// Kept as stored (the decoder's default).
+        AsStored = "as-stored" | "as_stored" => TimeOrder::AsStored,
+        /// The recording fails, naming the offset of the packet holding it.
+        Error = "error" => TimeOrder::Error,
+    }
+}
+
 /// A configuration problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -137,6 +243,21 @@ pub struct IngestConfig {
     pub orientation: OrientationChoice,
     /// AEDAT 3.1: keep events whose validity bit is clear (SpikingJelly does).
     pub keep_invalid: bool,
+    /// AEDAT 4: the id of the event stream to decode (default: the lowest-id `EVTS` stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u32>,
+    /// ATIS `.bin`: the sensor its coordinates are checked against (default N-MNIST 34×34).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atis_sensor: Option<AtisSensorChoice>,
+    /// `.npy`: the unit of the stored `t` values (default µs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npy_time_unit: Option<NpyTimeUnitChoice>,
+    /// `.npy`: the column order of plain `(N, 4)` arrays (default: structured arrays only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npy_columns: Option<NpyColumnsChoice>,
+    /// What time going backwards does (default: kept as stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_order: Option<TimeOrderChoice>,
     /// Target shard size in MiB.
     pub shard_mb: u64,
     /// zstd level of the shard records.
@@ -169,6 +290,11 @@ impl IngestConfig {
             split: CifarSplit::default(),
             orientation: OrientationChoice::default(),
             keep_invalid: false,
+            stream: None,
+            atis_sensor: None,
+            npy_time_unit: None,
+            npy_columns: None,
+            time_order: None,
             shard_mb: DEFAULT_SHARD_MB,
             zstd_level: DEFAULT_ZSTD_LEVEL,
             jobs: 0,
@@ -251,6 +377,11 @@ impl IngestConfig {
             split: cifar.then_some(self.split),
             orientation: (self.dataset == DatasetKind::Cifar10Dvs).then_some(self.orientation),
             keep_invalid: (self.dataset == DatasetKind::Gesture).then_some(self.keep_invalid),
+            stream: self.stream,
+            atis_sensor: self.atis_sensor.filter(|c| !c.is_decoder_default()),
+            npy_time_unit: self.npy_time_unit.filter(|c| !c.is_decoder_default()),
+            npy_columns: self.npy_columns.filter(|c| !c.is_decoder_default()),
+            time_order: self.time_order.filter(|c| !c.is_decoder_default()),
             shard_mb: self.shard_mb,
             zstd_level: self.zstd_level,
         }
@@ -266,10 +397,29 @@ impl IngestConfig {
     }
 
     /// Decoder options for this configuration.
+    ///
+    /// `--sensor` is deliberately not passed on as `DecodeOptions::sensor`: integration
+    /// already fails a recording with an event outside the sensor, but only for the events
+    /// it integrates. Gesture label windows, `table` windows and `--slice` without
+    /// `incomplete` leave events out, and a decoder bound would fail those recordings
+    /// where the run writes them today (changing the output of existing configurations).
     pub fn decode_options(&self) -> DecodeOptions {
         DecodeOptions {
             orientation: self.orientation.to_decode(),
             keep_invalid: self.keep_invalid,
+            stream: self.stream,
+            atis_sensor: self
+                .atis_sensor
+                .map_or_else(AtisSensor::default, AtisSensorChoice::to_decode),
+            npy_time_unit: self
+                .npy_time_unit
+                .map_or_else(TimeUnit::default, NpyTimeUnitChoice::to_decode),
+            npy_columns: self
+                .npy_columns
+                .map_or_else(NpyColumns::default, NpyColumnsChoice::to_decode),
+            time_order: self
+                .time_order
+                .map_or_else(TimeOrder::default, TimeOrderChoice::to_decode),
             ..DecodeOptions::default()
         }
     }
@@ -315,6 +465,22 @@ pub struct IngestParams {
     pub orientation: Option<OrientationChoice>,
     /// Gesture: keep invalid AEDAT 3.1 events.
     pub keep_invalid: Option<bool>,
+    /// AEDAT 4 stream id, when chosen (absent otherwise, as for the decoder options below
+    /// when they are the decoder's default: the hash of earlier releases stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u32>,
+    /// ATIS `.bin` sensor, when not N-MNIST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atis_sensor: Option<AtisSensorChoice>,
+    /// `.npy` time unit, when not µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npy_time_unit: Option<NpyTimeUnitChoice>,
+    /// `.npy` column order of plain arrays, when not `named`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npy_columns: Option<NpyColumnsChoice>,
+    /// Time-order policy, when not as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_order: Option<TimeOrderChoice>,
     /// Target shard size (MiB).
     pub shard_mb: u64,
     /// zstd level of records.
@@ -389,7 +555,17 @@ mod tests {
         };
         let json = serde_json::to_string(&cfg.params()).unwrap();
         assert!(json.contains("\"resize\":48,"), "{json}");
-        for key in ["crop", "slice", "test_ratio", "split_seed", "sensor\""] {
+        for key in [
+            "crop",
+            "slice",
+            "test_ratio",
+            "split_seed",
+            "sensor\"",
+            "stream",
+            "atis_sensor",
+            "npy_",
+            "time_order",
+        ] {
             assert!(!json.contains(key), "{key} in {json}");
         }
         let same_sensor = IngestConfig {
@@ -399,6 +575,51 @@ mod tests {
         assert_eq!(same_sensor.params().hash(), cfg.params().hash());
         let toml = dvs_frames::settings::to_toml(&cfg).unwrap();
         assert!(toml.contains("resize = 48\n"), "{toml}");
+    }
+
+    #[test]
+    fn decoder_defaults_spelled_out_keep_the_hash_and_others_change_it() {
+        let base = IngestConfig::new(DatasetKind::Folder, "i", "o");
+        let h = base.params().hash();
+        let defaults = IngestConfig {
+            atis_sensor: Some("nmnist".parse().unwrap()),
+            npy_time_unit: Some("us".parse().unwrap()),
+            npy_columns: Some("named".parse().unwrap()),
+            time_order: Some("as-stored".parse().unwrap()),
+            ..base.clone()
+        };
+        assert_eq!(defaults.params().hash(), h);
+        assert_eq!(defaults.decode_options(), base.decode_options());
+        let variants = [
+            IngestConfig {
+                stream: Some(4),
+                ..base.clone()
+            },
+            IngestConfig {
+                atis_sensor: Some(AtisSensorChoice::Ncaltech101),
+                ..base.clone()
+            },
+            IngestConfig {
+                npy_time_unit: Some(NpyTimeUnitChoice::Ms),
+                ..base.clone()
+            },
+            IngestConfig {
+                npy_columns: Some(NpyColumnsChoice::Xypt),
+                ..base.clone()
+            },
+            IngestConfig {
+                time_order: Some(TimeOrderChoice::Error),
+                ..base.clone()
+            },
+        ];
+        for v in variants {
+            assert_ne!(v.params().hash(), h, "{v:?}");
+            assert_ne!(v.decode_options(), base.decode_options(), "{v:?}");
+            let text = dvs_frames::settings::to_toml(&v).unwrap();
+            assert_eq!(toml::from_str::<IngestConfig>(&text).unwrap(), v, "{text}");
+        }
+        let err = "mnist".parse::<AtisSensorChoice>().unwrap_err();
+        assert!(err.contains("nmnist or ncaltech101"), "{err}");
     }
 
     #[test]

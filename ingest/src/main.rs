@@ -23,8 +23,8 @@ use clap::{Args, Parser, Subcommand};
 use dvs_frames::cli::{self, Outcome};
 use dvs_frames::settings;
 use dvs_ingest::config::{
-    ConfigError, IngestConfig, OrientationChoice, DEFAULT_FRAMES, DEFAULT_SHARD_MB,
-    DEFAULT_ZSTD_LEVEL,
+    AtisSensorChoice, ConfigError, IngestConfig, NpyColumnsChoice, NpyTimeUnitChoice,
+    OrientationChoice, TimeOrderChoice, DEFAULT_FRAMES, DEFAULT_SHARD_MB, DEFAULT_ZSTD_LEVEL,
 };
 use dvs_ingest::geometry::{Crop, ResizeTo, SensorSize};
 use dvs_ingest::layout::{CifarSplit, DatasetKind, TestRatio};
@@ -125,6 +125,21 @@ struct RunSettings {
     /// Keep AEDAT 3.1 events whose validity bit is clear (as SpikingJelly does).
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     keep_invalid: bool,
+    /// AEDAT 4: the id of the event stream to ingest (default: the first `EVTS` stream).
+    #[arg(long)]
+    stream: Option<u32>,
+    /// ATIS `.bin` sensor: nmnist (34x34, the default) | ncaltech101 (x < 256, y < 240).
+    #[arg(long)]
+    atis_sensor: Option<AtisSensorChoice>,
+    /// `.npy` unit of t: us (default) | ms (tonic's preconverted Gesture) | ns | s
+    #[arg(long)]
+    npy_time_unit: Option<NpyTimeUnitChoice>,
+    /// `.npy` column order of plain (N, 4) arrays: named (default: refuse them) | xypt | txyp
+    #[arg(long)]
+    npy_columns: Option<NpyColumnsChoice>,
+    /// Time going backwards: as-stored (default) | error (the recording fails, named)
+    #[arg(long)]
+    time_order: Option<TimeOrderChoice>,
     /// Target shard size in MiB.
     #[arg(long, default_value_t = DEFAULT_SHARD_MB)]
     shard_mb: u64,
@@ -161,6 +176,11 @@ impl RunSettings {
             split: self.split,
             orientation: self.orientation,
             keep_invalid: self.keep_invalid,
+            stream: self.stream,
+            atis_sensor: self.atis_sensor,
+            npy_time_unit: self.npy_time_unit,
+            npy_columns: self.npy_columns,
+            time_order: self.time_order,
             shard_mb: self.shard_mb,
             zstd_level: self.zstd_level,
             jobs: self.jobs,
