@@ -2,6 +2,7 @@
 //! sequence of shards of a target size. A shard is written to a hidden temporary file and only
 //! appears under its final name, fsynced, once it is complete.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,11 @@ use std::path::{Path, PathBuf};
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
 use crate::format::{self, Footer, IndexEntry, HEADER_LEN, MAX_KEY_LEN, MAX_RECORD_RAW_BYTES};
+
+thread_local! {
+    /// Per-thread output buffer of [`EncodedRecord::encode_with`] (grows to the largest bound).
+    static COMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// One sample to store.
 #[derive(Clone, Copy, Debug)]
@@ -78,21 +84,7 @@ impl EncodedRecord {
         }
         scratch.clear();
         let dtype = match record.frames {
-            FrameData::Counts(c) => {
-                let max = c.iter().copied().max().unwrap_or(0);
-                let dtype = Dtype::narrowest_for(max);
-                scratch.reserve(c.len() * dtype.size());
-                match dtype {
-                    Dtype::U8 => scratch.extend(c.iter().map(|&v| v as u8)),
-                    Dtype::U16 => c
-                        .iter()
-                        .for_each(|&v| scratch.extend_from_slice(&(v as u16).to_le_bytes())),
-                    _ => c
-                        .iter()
-                        .for_each(|&v| scratch.extend_from_slice(&v.to_le_bytes())),
-                }
-                dtype
-            }
+            FrameData::Counts(c) => narrow_counts(c, scratch),
             FrameData::Float(f) => {
                 scratch.reserve(f.len() * 4);
                 f.iter()
@@ -106,9 +98,17 @@ impl EncodedRecord {
                 "{raw_len} bytes uncompressed exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
             )));
         }
-        let stored = compressor
-            .compress(scratch)
-            .map_err(|e| invalid(format!("zstd compression failed: {e}")))?;
+        // Compress into this thread's reused output buffer (capacity = the compression bound,
+        // never zero-filled) and keep an exact-size copy: no per-record allocation of the bound.
+        let stored = COMPRESSED.with(|out| {
+            let mut out = out.borrow_mut();
+            out.clear();
+            out.reserve(zstd::zstd_safe::compress_bound(scratch.len()));
+            compressor
+                .compress_to_buffer(scratch.as_slice(), &mut *out)
+                .map(|_| out.clone())
+        });
+        let stored = stored.map_err(|e| invalid(format!("zstd compression failed: {e}")))?;
         let checksum = format::checksum(&stored);
         Ok(EncodedRecord {
             key: record.key.to_owned(),
@@ -184,6 +184,42 @@ impl EncodedRecord {
     pub fn key(&self) -> &str {
         &self.key
     }
+}
+
+/// Writes `counts` little-endian in the narrowest dtype that holds their maximum into `out`
+/// (cleared) and returns that dtype. One pass in the common case: the counts are narrowed to
+/// `u8` while their maximum is taken, block by block; only a block whose maximum exceeds 255
+/// sends the whole tensor to the wider path. The bytes equal a max-then-narrow pass.
+fn narrow_counts(counts: &[u32], out: &mut Vec<u8>) -> Dtype {
+    const BLOCK: usize = 4096;
+    out.clear();
+    out.reserve(counts.len());
+    let mut fits_u8 = true;
+    for block in counts.chunks(BLOCK) {
+        // The block is in L1 after the max, so the second read is cheap.
+        if block.iter().copied().max().unwrap_or(0) > u32::from(u8::MAX) {
+            fits_u8 = false;
+            break;
+        }
+        out.extend(block.iter().map(|&v| v as u8));
+    }
+    if fits_u8 {
+        return Dtype::U8;
+    }
+    let max = counts.iter().copied().max().unwrap_or(0);
+    let dtype = Dtype::narrowest_for(max);
+    out.clear();
+    out.resize(counts.len() * dtype.size(), 0);
+    if dtype == Dtype::U16 {
+        for (d, &v) in out.chunks_exact_mut(2).zip(counts) {
+            d.copy_from_slice(&(v as u16).to_le_bytes());
+        }
+    } else {
+        for (d, &v) in out.chunks_exact_mut(4).zip(counts) {
+            d.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    dtype
 }
 
 /// Checks what the shard index can hold of a record's key and shape, and returns the element
@@ -392,6 +428,55 @@ impl Drop for ShardSetWriter {
         if let Some(shard) = self.current.take() {
             drop(shard.file);
             let _ = std::fs::remove_file(&shard.tmp_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reference: take the maximum, then narrow every count to that dtype.
+    fn max_then_narrow(counts: &[u32]) -> (Dtype, Vec<u8>) {
+        let dtype = Dtype::narrowest_for(counts.iter().copied().max().unwrap_or(0));
+        let bytes = counts
+            .iter()
+            .flat_map(|&v| match dtype {
+                Dtype::U8 => vec![v as u8],
+                Dtype::U16 => (v as u16).to_le_bytes().to_vec(),
+                _ => v.to_le_bytes().to_vec(),
+            })
+            .collect();
+        (dtype, bytes)
+    }
+
+    #[test]
+    fn narrowing_equals_max_then_narrow() {
+        // Wide values in the first block, in a later block, in the last element; sizes
+        // that are and are not multiples of the block.
+        let len = 3 * 4096 + 17;
+        let base: Vec<u32> = (0..len as u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) >> 28)
+            .collect();
+        for (at, value) in [
+            (0usize, 0u32),
+            (5, 256),
+            (4096 * 2 + 3, 70_000),
+            (len - 1, 255),
+        ] {
+            for size in [0, 1, 4096, len] {
+                let mut counts = base[..size].to_vec();
+                if at < size {
+                    counts[at] = value;
+                }
+                let mut out = vec![9u8; 3];
+                let dtype = narrow_counts(&counts, &mut out);
+                assert_eq!(
+                    (dtype, out),
+                    max_then_narrow(&counts),
+                    "at {at} size {size}"
+                );
+            }
         }
     }
 }
