@@ -6,7 +6,9 @@
 //! A file in a class folder whose format is not recognised is a failure of that file when its
 //! extension is one a recording has (`.aedat`, `.aedat4`, `.raw`, `.dat`, `.bin`, `.npy`,
 //! `.h5`, `.hdf5`), and skipped with a warning otherwise (notes, label files); hidden files
-//! are skipped. Sample names are the path inside the class folder without the extension
+//! are skipped. An HDF5 file is a recording when it holds one event stream (`events/{x,y,t,p}`,
+//! DSEC / tonic's cache), decoded whole like any other file; one of DECOLLE's pre-cut samples
+//! fails alone, pointing to `--dataset hdf5`. Sample names are the path inside the class folder without the extension
 //! (`/` → `_`); two files giving one name are a failure of the second.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,9 +81,17 @@ pub fn sample_name(class_dir: &Path, file: &Path) -> String {
         .join("_")
 }
 
-/// A recording's format, or why it is not one (`Ok(None)`: not meant as a recording).
+/// A recording's format, or why it is not one (`Ok(None)`: not meant as a recording). An
+/// HDF5 file is one recording only as an event stream (`events/{x,y,t,p}` or top-level
+/// `x, y, t, p`, decoded whole); DECOLLE's pre-cut samples are the `hdf5` dataset kind.
 pub(crate) fn detect(path: &Path) -> Result<Option<Format>, String> {
     match Format::detect_file(path) {
+        Ok(Format::Hdf5) if !dvs_decode::hdf5_events::is_events_file(path) => Err(
+            "HDF5 without an event stream (no events/{x,y,t,p} or top-level x, y, t, p \
+             datasets); a file of pre-cut samples (DECOLLE layout) is ingested with \
+             --dataset hdf5"
+                .into(),
+        ),
         Ok(format) => Ok(Some(format)),
         Err(e) => {
             let ext = path
