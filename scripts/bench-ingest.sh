@@ -8,8 +8,8 @@
 #        (default: the size's), JOBS=2, FRAMES=10, SEED=7, SKIP_PYTHON=1 to time dvs-ingest only,
 #        REPEAT=1 (dvs-ingest measurements repeated, fastest reported; the Python tools run once),
 #        FORMATS="evt2 evt3 dat atis npy" (the newer formats, `--dataset folder`, against tonic's
-#        readers + ToFrame(n_time_bins); "" skips them), FORMAT_FILES=20 per class (2 classes),
-#        FORMAT_EVENTS=200000 per file, DATASETS="cifar10dvs gesture" ("" skips them).
+#        readers + ToFrame(n_time_bins); "" skips them), FORMAT_FILES=100 per class (2 classes),
+#        FORMAT_EVENTS=200000 per file (200 files, 40 M events per format), DATASETS="cifar10dvs gesture" ("" skips them).
 # Baseline "read raw files" = reading every file into memory (page cache warm), measured by
 # `dvs-ingest bench` with the same thread count.
 set -euo pipefail
@@ -75,10 +75,10 @@ done
 # then tonic.functional.to_frame_numpy), same worker count.
 formats="${FORMATS-evt2 evt3 dat atis npy}"
 if [ -n "$formats" ]; then
-  ftag="${FORMAT_FILES:-20}-${FORMAT_EVENTS:-200000}"
+  ftag="${FORMAT_FILES:-100}-${FORMAT_EVENTS:-200000}"
   if [ ! -e "$work/formats-$ftag/.done" ]; then
     cargo build --release -q -p dvs-ingest --example format-folders
-    "$bin/examples/format-folders" "$work/formats-$ftag" "${FORMAT_FILES:-20}" "${FORMAT_EVENTS:-200000}" >/dev/null
+    "$bin/examples/format-folders" "$work/formats-$ftag" "${FORMAT_FILES:-100}" "${FORMAT_EVENTS:-200000}" >/dev/null
     touch "$work/formats-$ftag/.done"
   fi
   if [ -n "$py" ]; then python -m pip show expelliarmus >/dev/null 2>&1 || python -m pip install -q expelliarmus; fi
@@ -92,7 +92,11 @@ if [ -n "$formats" ]; then
     echo; echo "## $fmt (folder, $sensor)"; echo "$ours"
     ingest_s="$(echo "$ours" | awk '/full ingest/ {print $(NF-1)}')"
     if [ -n "$py" ]; then
-      res="$($py scripts/bench_ingest_python.py --tool tonic --dataset "$fmt" --input "$input" --sensor "$sensor" --frames "$frames" --workers "$jobs")"
+      # `bench` leaves no output: write it once more (untimed) so that the Python side can check
+      # tonic's frames of a sample of the files against ours (frames_equal = samples compared).
+      "$bin/dvs-ingest" run --dataset folder --input "$input" --output "$out" --jobs "$jobs" \
+        --frames "$frames" --split-by tonic-time-bins --sensor "$sensor" >/dev/null 2>&1
+      res="$($py scripts/bench_ingest_python.py --tool tonic --dataset "$fmt" --input "$input" --sensor "$sensor" --frames "$frames" --workers "$jobs" --check-output "$out")"
       secs="$(echo "$res" | $py -c 'import json,sys; print(json.load(sys.stdin)["seconds"])')"
       echo "tonic: $res"
       echo "tonic / dvs-ingest = $(awk -v a="$secs" -v b="$ingest_s" 'BEGIN {printf "%.1fx", a / b}')"

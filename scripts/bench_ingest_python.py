@@ -223,6 +223,10 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--check-output", metavar="DIR",
+                    help="after the timing: compare tonic's frames of a sample of the files with "
+                         "the dvs-ingest output DIR (a folder dataset of the same input)")
+    ap.add_argument("--check-samples", type=int, default=8)
     a = ap.parse_args()
     files = files_of(a.dataset, a.input)
     w, h = (int(v) for v in a.sensor.split("x"))
@@ -234,11 +238,36 @@ def main():
         start = time.perf_counter()
         results = list(pool.map(work, jobs, chunksize=max(1, len(jobs) // (a.workers * 8))))
         seconds = time.perf_counter() - start
-    print(json.dumps({
+    out = {
         "tool": a.tool, "dataset": a.dataset, "files": len(files),
         "samples": sum(r[0] for r in results), "events": sum(r[1] for r in results),
         "seconds": seconds, "torch_stub": TORCH_STUB,
-    }))
+    }
+    if a.check_output:
+        out["frames_equal"] = check_output(a, (w, h, 2))
+    print(json.dumps(out))
+
+
+def check_output(a, sensor):
+    """Untimed: tonic's frames of every k-th sample (both splits) against dvs-ingest's shards
+    (read with the spiketrain package); returns how many were compared. Raises on a mismatch."""
+    import spiketrain
+    import tonic.functional as tf
+    compared = 0
+    for split in ("train", "test"):
+        ds = spiketrain.FrameDataset(a.check_output, split)
+        step = max(1, len(ds) // max(1, a.check_samples // 2))
+        for index in range(0, len(ds), step):
+            _, cls, stem = ds.keys[index].split("/")
+            path = os.path.join(a.input, cls, stem + "." + FOLDER_FORMATS[a.dataset])
+            theirs = tf.to_frame_numpy(read_folder_file(a.dataset, path), sensor_size=sensor,
+                                       n_time_bins=a.frames).astype(np.float32)
+            ours, _ = ds[index]
+            if theirs.shape != ours.shape or not np.array_equal(theirs, ours):
+                raise SystemExit(f"frames differ for {path}: tonic {theirs.shape} "
+                                 f"sum {theirs.sum()}, dvs-ingest {ours.shape} sum {ours.sum()}")
+            compared += 1
+    return compared
 
 
 if __name__ == "__main__":
