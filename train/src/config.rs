@@ -446,6 +446,10 @@ pub struct TrainConfig {
     #[arg(long, num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cutout: bool,
+    /// CIFAR: AutoAugment's CIFAR-10 policy after crop and flip (the reference `--auto_aug`).
+    #[arg(long = "auto_aug", num_args = 0..=1, default_value_t = false, default_missing_value = "true", action = clap::ArgAction::Set)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auto_aug: bool,
     /// Settings of a published run under the flags and `--config` (cifar100-resnet18).
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

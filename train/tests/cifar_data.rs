@@ -117,6 +117,7 @@ fn direct_encoded_batches_repeat_the_normalised_image_and_replay() {
     let aug = ImageAugment {
         crop_padding: 4,
         flip: true,
+        auto_aug: true,
         cutout: 16,
     };
     let (info, train, test) =
@@ -167,6 +168,7 @@ fn a_tiny_resnet_trains_on_the_cifar_files() {
         train_batch_size: 16,
         val_batch_size: 16,
         cutout: true,
+        auto_aug: true,
         workers: 1,
         ..TrainConfig::default()
     };
@@ -209,7 +211,7 @@ fn the_cifar100_preset_is_the_seed_readme_command_under_the_flags() {
         (0.5, 1.0, 5e-4, 0.1)
     );
     assert_eq!((cfg.train_batch_size, cfg.val_batch_size), (128, 128));
-    assert!(cfg.cutout && cfg.train_decay && cfg.train_width && cfg.augment);
+    assert!(cfg.cutout && cfg.auto_aug && cfg.train_decay && cfg.train_width && cfg.augment);
     assert_eq!(cfg.bn_type, BnType::Tdbn);
     // A flag given on the command line wins over the preset.
     assert_eq!(cfg.num_epoch, 3);

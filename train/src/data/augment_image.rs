@@ -1,17 +1,22 @@
 //! The reference's CIFAR train-time image pipeline on one planar RGB image, in its order:
-//! `RandomCrop(32, padding=4)` (zero padding), `RandomHorizontalFlip()` (p = 0.5), `ToTensor`
+//! `RandomCrop(32, padding=4)` (zero padding), `RandomHorizontalFlip()` (p = 0.5), AutoAugment's
+//! `CIFAR10Policy` ([`crate::data::autoaugment`], on the u8 image), `ToTensor`
 //! (÷255), `Cutout(n_holes=1, length=16)` (a 16×16 square around a uniform centre, clipped at
 //! the border, set to 0), `Normalize(mean, std)`. Every random choice comes from the `rng` the
 //! caller seeds per (seed, epoch, sample).
 use rand::Rng;
 
-/// Which steps run (`--augment` = crop + flip, `--cutout`).
+use crate::data::autoaugment::cifar10_policy;
+
+/// Which steps run (`--augment` = crop + flip, `--auto_aug`, `--cutout`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ImageAugment {
     /// Random crop with this zero padding (0 = none; the reference: 4).
     pub crop_padding: usize,
     /// Horizontal flip with probability 0.5.
     pub flip: bool,
+    /// AutoAugment's CIFAR-10 policy after crop and flip.
+    pub auto_aug: bool,
     /// Cutout square side (0 = none; the reference: 16, one hole).
     pub cutout: usize,
 }
@@ -21,12 +26,13 @@ impl ImageAugment {
     pub const NONE: ImageAugment = ImageAugment {
         crop_padding: 0,
         flip: false,
+        auto_aug: false,
         cutout: 0,
     };
 }
 
 /// Writes image `src` ([3, side, side] u8) into `out` ([3, side, side] f32) through the
-/// pipeline: crop/flip per `aug`, ÷255, cutout, then (v − mean[c]) / std[c].
+/// pipeline: crop/flip per `aug`, the AutoAugment policy, ÷255, cutout, then (v − mean[c]) / std[c].
 pub fn augment_into(
     src: &[u8],
     side: usize,
@@ -51,20 +57,25 @@ pub fn augment_into(
     };
     let flip = aug.flip && rng.random_bool(0.5);
     let s = side as isize;
+    let mut moved = vec![0u8; 3 * plane];
     for c in 0..3 {
         for y in 0..s {
             let sy = y + dy;
             for x in 0..s {
                 let ox = if flip { s - 1 - x } else { x };
                 let sx = ox + dx;
-                let v = if (0..s).contains(&sy) && (0..s).contains(&sx) {
-                    f32::from(src[c * plane + (sy * s + sx) as usize]) / 255.0
-                } else {
-                    0.0
-                };
-                out[c * plane + (y * s + x) as usize] = v;
+                if (0..s).contains(&sy) && (0..s).contains(&sx) {
+                    moved[c * plane + (y * s + x) as usize] =
+                        src[c * plane + (sy * s + sx) as usize];
+                }
             }
         }
+    }
+    if aug.auto_aug {
+        cifar10_policy(&mut moved, side, rng);
+    }
+    for (o, &v) in out.iter_mut().zip(&moved) {
+        *o = f32::from(v) / 255.0;
     }
     if aug.cutout > 0 {
         let (cy, cx) = (rng.random_range(0..side), rng.random_range(0..side));
@@ -126,6 +137,7 @@ mod tests {
         let aug = ImageAugment {
             crop_padding: 2,
             flip: true,
+            auto_aug: false,
             cutout: 4,
         };
         let (mut shifted, mut flipped, mut cut) = (false, false, false);

@@ -6,6 +6,7 @@
 //! the first convolution sees the same image at every step — the reference's
 //! `torch.broadcast_tensors(x, zeros((T,) + x.shape))` before `conv0`.
 pub mod augment_image;
+pub mod autoaugment;
 pub mod cifar;
 
 use std::path::Path;
@@ -319,8 +320,7 @@ pub enum Preset {
     /// --auto_aug --cutout --wd 5e-4 --dataset CIFAR100 --act mns_sig --T 2 --decay 0.5
     /// --thresh 1.0 --bn_type tdbn --alpha 5.0 --p 0.2 --gamma 1.0`) over the development
     /// config's defaults (batch 128, lr 0.1, 300 epochs, SGD momentum 0.9, cosine; each LIF
-    /// layer's decay is a learnable copy). AutoAugment is not implemented here (see
-    /// docs/train.md).
+    /// layer's decay is a learnable copy).
     Cifar100Resnet18,
 }
 
@@ -329,7 +329,7 @@ impl Preset {
     pub fn toml(self) -> &'static str {
         match self {
             Preset::Cifar100Resnet18 => {
-                "seed = 60\narch = \"resnet18\"\ncutout = true\nwd = 5e-4\ndataset = \"cifar100\"\n\
+                "seed = 60\narch = \"resnet18\"\nauto_aug = true\ncutout = true\nwd = 5e-4\ndataset = \"cifar100\"\n\
                  act = \"mns_sig\"\nT = 2\ndecay = 0.5\nthresh = 1.0\nbn_type = \"tdbn\"\n\
                  alpha = 5.0\np = 0.2\ngamma = 1.0\ntrain_batch_size = 128\nval_batch_size = 128\n\
                  lr = 0.1\nnum_epoch = 300\nmomentum = 0.9\ntrain_decay = true\n"
@@ -360,7 +360,7 @@ dvs_frames::settings::serde_via_str!(DatasetSource, Preset);
 
 /// Opens the train and test splits of `cfg` at `data`: the prepared frames dataset (its
 /// loader, with the configured augmentation and value transform) or the CIFAR release files
-/// (`--augment` = random crop with padding 4 + horizontal flip, `--cutout`). Returns the dataset
+/// (`--augment` = random crop with padding 4 + horizontal flip, `--auto_aug`, `--cutout`). Returns the dataset
 /// description, the two loaders and the per-step input shape [C, H, W].
 pub fn open_splits(
     cfg: &TrainConfig,
@@ -380,6 +380,7 @@ pub fn open_splits(
         let augment = ImageAugment {
             crop_padding: if cfg.augment { 4 } else { 0 },
             flip: cfg.augment && cfg.flip,
+            auto_aug: cfg.auto_aug,
             cutout: if cfg.cutout { 16 } else { 0 },
         };
         let (info, train, test) = open_cifar(
