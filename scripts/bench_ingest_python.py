@@ -13,7 +13,8 @@ The newer formats (a `dvs-ingest --dataset folder` tree, <class>/<file>) are rea
 tonic's datasets read them: Prophesee EVT 2.0 / EVT 3.0 / DAT with expelliarmus (tonic's
 Prophesee datasets use it), ATIS `.bin` with tonic.io.read_mnist_file, `.npy` with np.load;
 then tonic.functional.to_frame_numpy(n_time_bins=T) per file.
-Prints one JSON line: {"tool", "dataset", "files", "samples", "events", "seconds"}.
+Prints one JSON line: {"tool", "dataset", "files", "samples", "events", "seconds",
+"cpu_seconds" (the workers' CPU time inside the timed jobs; comparable under contention)}.
 
 SpikingJelly's `datasets` package imports torch at module level; its event
 readers and integration functions are numpy only. If torch is not installed,
@@ -152,6 +153,13 @@ def windows(path):
 
 
 def work(args):
+    """One file's frames, with the CPU seconds this worker spent on it (process_time)."""
+    start = time.process_time()
+    samples, events = work_frames(args)
+    return samples, events, time.process_time() - start
+
+
+def work_frames(args):
     tool, dataset, path, frames, sensor = args
     samples = events = 0
     if dataset in FOLDER_FORMATS:
@@ -241,7 +249,7 @@ def main():
     out = {
         "tool": a.tool, "dataset": a.dataset, "files": len(files),
         "samples": sum(r[0] for r in results), "events": sum(r[1] for r in results),
-        "seconds": seconds, "torch_stub": TORCH_STUB,
+        "seconds": seconds, "cpu_seconds": sum(r[2] for r in results), "torch_stub": TORCH_STUB,
     }
     if a.check_output:
         out["frames_equal"] = check_output(a, (w, h, 2))
