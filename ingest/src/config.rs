@@ -88,7 +88,7 @@ dvs_frames::settings::serde_via_str!(OrientationChoice);
 /// default (the decoder's).
 macro_rules! decode_choice {
     (
-        $(#[$doc:meta])* $name:ident => $decoded:ty, expected $expected:literal {
+        $(#[$doc:meta])* $name:ident ($key:literal) => $decoded:ty, expected $expected:literal {
             $($(#[$vdoc:meta])* $variant:ident = $spelling:literal $(| $alias:literal)* => $value:expr),+ $(,)?
         }
     ) => {
@@ -131,7 +131,7 @@ macro_rules! decode_choice {
                 match s {
                     $($spelling $(| $alias)* => Ok($name::$variant),)+
                     other => Err(format!(
-                        concat!("unknown ", stringify!($name), " '{}' (expected ", $expected, ")"),
+                        concat!("unknown ", $key, " '{}' (expected ", $expected, ")"),
                         other
                     )),
                 }
@@ -144,7 +144,7 @@ macro_rules! decode_choice {
 
 decode_choice! {
     /// The sensor ATIS `.bin` coordinates are checked against (`--atis-sensor`).
-    AtisSensorChoice => AtisSensor, expected "nmnist or ncaltech101" {
+    AtisSensorChoice ("atis_sensor") => AtisSensor, expected "nmnist or ncaltech101" {
         /// N-MNIST: 34×34 (the decoder's default).
         Nmnist = "nmnist" | "n-mnist" => AtisSensor::NMnist,
         /// N-Caltech101: every coordinate the format holds (x < 256, y < 240; the image
@@ -155,7 +155,7 @@ decode_choice! {
 
 decode_choice! {
     /// The unit of `.npy` `t` values (`--npy-time-unit`).
-    NpyTimeUnitChoice => TimeUnit, expected "us, ms, ns or s" {
+    NpyTimeUnitChoice ("npy_time_unit") => TimeUnit, expected "us, ms, ns or s" {
         /// Microseconds (the decoder's default).
         Us = "us" | "µs" => TimeUnit::Microseconds,
         /// Milliseconds (tonic's preconverted DVS Gesture arrays).
@@ -169,7 +169,7 @@ decode_choice! {
 
 decode_choice! {
     /// The column order of a plain `(N, 4)` `.npy` array (`--npy-columns`).
-    NpyColumnsChoice => NpyColumns, expected "named, xypt or txyp" {
+    NpyColumnsChoice ("npy_columns") => NpyColumns, expected "named, xypt or txyp" {
         /// Structured arrays with named fields only (the decoder's default).
         Named = "named" => NpyColumns::Named,
         /// `x, y, p, t` (tonic's preconverted DVS Gesture arrays).
@@ -181,7 +181,7 @@ decode_choice! {
 
 decode_choice! {
     /// What a timestamp smaller than the previous event's does (`--time-order`).
-    TimeOrderChoice => TimeOrder, expected "as-stored or error" {
+    TimeOrderChoice ("time_order") => TimeOrder, expected "as-stored or error" {
         /// Kept as stored (the decoder's default).
         AsStored = "as-stored" | "as_stored" => TimeOrder::AsStored,
         /// The recording fails, naming the offset of the packet holding it.

@@ -117,6 +117,11 @@ fn stream_chooses_the_second_event_stream_of_an_aedat4_file() {
     let summary = dvs_ingest::run(&frames_cfg, false).unwrap();
     let failed: Vec<&str> = summary.failures.iter().map(|f| f.file.as_str()).collect();
     assert_eq!(failed, ["cam/multi.aedat4"]);
+    let reason = &summary.failures[0].reason;
+    assert!(
+        reason.contains("stream 3") && reason.contains("streams:"),
+        "{reason}"
+    );
     assert_eq!(summary.recordings_ok, 1);
 }
 
