@@ -1,5 +1,5 @@
 //! Writes one `folder`-layout dataset per newer format for the whole-ingest benchmark
-//! (`scripts/bench-ingest.sh`, `FORMATS=1`): `<out>/<format>/<class>/<k>.<ext>` for Prophesee
+//! (`scripts/bench-ingest.sh`, `FORMATS`): `<out>/<format>/<class>/<k>.<ext>` for Prophesee
 //! EVT 2.0 and EVT 3.0 (`.raw`) and DAT (`.dat`) on a 320x240 sensor, ATIS `.bin` on N-MNIST's
 //! 34x34, and tonic-layout `.npy` (x, y: i16, p: bool, t: i64; no sensor stated, so ingest
 //! takes `--sensor 320x240`). Events are `dvs_fixtures::prophesee::burst_events` (row bursts,
