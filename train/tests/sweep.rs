@@ -223,3 +223,35 @@ fn a_sweep_refuses_runs_made_with_other_settings() {
         "{err}"
     );
 }
+
+#[test]
+fn width_lr_auto_is_refused_for_the_sigmoid_surrogate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    moving_blobs(&data, 3, 12, 4, 4, 2).unwrap();
+    let fit = |act: &str| {
+        Command::new(env!("CARGO_BIN_EXE_asgl-train"))
+            .args(["fit", "--act", act, "--width_lr", "auto"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(tmp.path().join(act))
+            .args(["--arch", "vgg:4,P", "--T", "3", "--num_epoch", "1"])
+            .args(["--train_batch_size", "4", "--workers", "1"])
+            .output()
+            .unwrap()
+    };
+    let sig = fit("mns_sig");
+    let err = String::from_utf8_lossy(&sig.stderr);
+    assert!(!sig.status.success(), "mns_sig with auto trained");
+    assert!(
+        err.contains("--width_lr auto") && err.contains("mns_sig"),
+        "{err}"
+    );
+    let rec = fit("mns_rec");
+    assert!(
+        rec.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec.stderr)
+    );
+}

@@ -9,7 +9,7 @@ use dvs_frames::DatasetInfo;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{TrainConfig, WidthLr};
+use crate::config::{Act, TrainConfig, WidthLr};
 use crate::data::SplitLoader;
 use crate::error::{Result, TrainError};
 use crate::fit::checkpointing;
@@ -113,6 +113,17 @@ impl<'a> Run<'a> {
         let spec = cfg.net_spec(input_shape, info.classes.len())?;
         let net = Network::with_init(spec, dtype, &device, cfg.seed, cfg.arch.weight_init())?;
         let total_steps = cfg.num_epoch * train_loader.num_batches();
+        if cfg.width_lr == WidthLr::Auto && cfg.train_width && cfg.act == Act::MnsSig {
+            // `auto` budgets e-folds of the rectangle's a = ln(1/w); the sigmoid's k = 1/w is
+            // linear, so the same per-step travel pushes a small k (wide start) through zero
+            // within a few steps (measured: w = 10 turned negative in the first epoch).
+            return Err(TrainError::Config(
+                "--width_lr auto is derived for --act mns_rec (stored a = ln(1/w)); with mns_sig \
+                 the stored k = 1/w is linear and auto's steps drive it through zero: give \
+                 --width_lr a number"
+                    .into(),
+            ));
+        }
         let width_lr = cfg.width_lr.resolve(total_steps);
         tracing::info!(width_lr, total_steps, "--width_lr {}", cfg.width_lr);
         let cfg = TrainConfig {
