@@ -1,14 +1,21 @@
-//! Parity with the reference ASGL implementation: every network case in `../shared/golden/asgl/`
-//! (found by content through `dvs_fixtures::testing::golden`; the surrogate tables are
-//! `surrogates.rs`'s) is built, loaded,
-//! run forward (and backward for train cases) and every `expect.*` tensor in its safetensors file
-//! (logits, loss, LIF outputs, gradients incl. widths, BN running statistics) is compared within the
-//! case's tolerance |got − want| ≤ atol + rtol·|want|.
+//! Parity with the reference ASGL implementation. Two sets of network cases, one runner:
+//! - every case in `../shared/golden/asgl/` (found by content through
+//!   `dvs_fixtures::testing::golden`; the surrogate tables are `surrogates.rs`'s), computed by the
+//!   official ASGL PyTorch code;
+//! - the spiking-ResNet cases in `tests/golden_resnet/` (made once by
+//!   `scripts/make_resnet_golden.py` with PyTorch from the reference's semantics; torch is not
+//!   needed here): a direct-encoded image through a stem, a stride-2 block with the projected
+//!   shortcut (1×1 conv + tdBN), an identity block and the linear head, with the sigmoid surrogate
+//!   (`mns_sig`) in spike and analog mode and in eval mode.
+//!
+//! Each case is built, loaded, run forward (and backward for train cases) and every `expect.*`
+//! tensor (logits, loss, LIF outputs, every gradient incl. widths and the shortcut's, BN running
+//! statistics) is compared within the case's tolerance |got − want| ≤ atol + rtol·|want|.
 use std::collections::HashMap;
 
-use asgl_train::fit::loss::TetLoss;
+use asgl_train::fit::loss::{Objective, TetLoss};
 use asgl_train::network::model::Network;
-use asgl_train::network::spec::NetSpec;
+use asgl_train::network::spec::{LayerSpec, NetSpec};
 use asgl_train::neuron::spike::ForwardCtx;
 use candle_core::{DType, Device, Tensor, Var};
 use dvs_fixtures::testing::golden::{GoldenCase, GoldenSet, GoldenTensor, Mode, Tolerance};
@@ -18,15 +25,34 @@ fn tensor(t: &GoldenTensor<f32>) -> Tensor {
     Tensor::from_vec(t.data.clone(), t.shape.as_slice(), &Device::Cpu).expect("golden tensor")
 }
 
-/// Every network case of the golden folder (at least one).
-fn network_cases() -> Vec<GoldenCase> {
-    let set = GoldenSet::load_default();
+/// Every network case of the shared golden folder (at least one).
+fn reference_cases() -> Vec<GoldenCase> {
+    non_empty(GoldenSet::load_default())
+}
+
+/// Every case of `train/tests/golden_resnet` (at least one).
+fn resnet_cases() -> Vec<GoldenCase> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden_resnet");
+    non_empty(GoldenSet::load(&dir).unwrap_or_else(|e| panic!("resnet golden cases: {e}")))
+}
+
+fn non_empty(set: GoldenSet) -> Vec<GoldenCase> {
     assert!(
         !set.cases.is_empty(),
         "no network case in {}",
         set.dir.display()
     );
     set.cases
+}
+
+/// Runs every case in `dtype`; panics with the list of failures.
+fn assert_parity(cases: &[GoldenCase], dtype: DType) {
+    let failures: Vec<String> = cases.iter().flat_map(|c| run_case(c, dtype)).collect();
+    assert!(
+        failures.is_empty(),
+        "{dtype:?} parity failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Compares `got` with `want`; returns (max abs error, max rel error, violations).
@@ -63,7 +89,14 @@ fn compare(got: &Tensor, want: &Tensor, tol: &Tolerance) -> (f64, f64, usize, us
 /// Runs one case in `dtype`; returns the list of failures (empty = pass).
 fn run_case(golden: &GoldenCase, dtype: DType) -> Vec<String> {
     let case = &golden.spec;
-    assert_eq!(case.loss.kind, "tet", "{}: unsupported loss", case.name);
+    let objective = match case.loss.kind.as_str() {
+        "tet" => Objective::Tet(TetLoss {
+            lambda: case.loss.lambda,
+            means: case.loss.means,
+        }),
+        "ce_mean" => Objective::CeMean,
+        other => panic!("{}: unsupported loss {other}", case.name),
+    };
     let spec: NetSpec = serde_json::from_value(golden.raw.clone())
         .unwrap_or_else(|e| panic!("{}: {e}", golden.path.display()));
     let params: HashMap<String, Tensor> = golden
@@ -86,12 +119,7 @@ fn run_case(golden: &GoldenCase, dtype: DType) -> Vec<String> {
     };
     ctx.record = Some(Vec::new());
     let logits = net.forward(input.as_tensor(), &mut ctx).expect("forward");
-    let loss = TetLoss {
-        lambda: case.loss.lambda,
-        means: case.loss.means,
-    }
-    .forward(&logits, &labels)
-    .expect("loss");
+    let loss = objective.forward(&logits, &labels).expect("loss");
     let lif: HashMap<usize, Tensor> = ctx.record.take().unwrap().into_iter().collect();
     let grads = if train {
         Some(loss.backward().expect("backward"))
@@ -133,6 +161,7 @@ fn run_case(golden: &GoldenCase, dtype: DType) -> Vec<String> {
                 .unwrap_or_else(|| panic!("{}: no gradient for {g}", case.name))
                 .clone()
         } else if let Some(i) = rest.strip_prefix("running_mean.") {
+            // `<i>` or `<i>.bn` (the BN of a residual add's projection).
             var(&format!("param.{i}.running_mean")).as_tensor().clone()
         } else if let Some(i) = rest.strip_prefix("running_var.") {
             var(&format!("param.{i}.running_var")).as_tensor().clone()
@@ -175,26 +204,41 @@ fn run_case(golden: &GoldenCase, dtype: DType) -> Vec<String> {
 
 #[test]
 fn golden_cases_match_reference_in_f32() {
-    let mut failures = Vec::new();
-    for case in &network_cases() {
-        failures.extend(run_case(case, DType::F32));
-    }
-    assert!(
-        failures.is_empty(),
-        "f32 parity failures:\n{}",
-        failures.join("\n")
-    );
+    assert_parity(&reference_cases(), DType::F32);
 }
 
 #[test]
 fn golden_cases_match_reference_in_f64() {
-    let mut failures = Vec::new();
-    for case in &network_cases() {
-        failures.extend(run_case(case, DType::F64));
+    assert_parity(&reference_cases(), DType::F64);
+}
+
+#[test]
+fn resnet_cases_match_reference_in_f32() {
+    assert_parity(&resnet_cases(), DType::F32);
+}
+
+#[test]
+fn resnet_cases_match_reference_in_f64() {
+    assert_parity(&resnet_cases(), DType::F64);
+}
+
+/// The cases exercise what they are for: a projected and an identity residual add, a subsample,
+/// a direct-encoded input (every step the same image) and both train and eval mode.
+#[test]
+fn resnet_cases_cover_the_residual_kinds() {
+    let cases = resnet_cases();
+    for golden in &cases {
+        let spec: NetSpec = serde_json::from_value(golden.raw.clone()).unwrap();
+        let has = |f: &dyn Fn(&LayerSpec) -> bool| spec.layers.iter().any(f);
+        assert!(has(&|l| matches!(l, LayerSpec::Add { proj: Some(_), .. })));
+        assert!(has(&|l| matches!(l, LayerSpec::Add { proj: None, .. })));
+        assert!(has(&|l| matches!(l, LayerSpec::Subsample { .. })));
+        let input = golden.tensor("input");
+        let step = input.data.len() / golden.spec.time_steps;
+        for t in 1..golden.spec.time_steps {
+            assert_eq!(input.data[t * step..(t + 1) * step], input.data[..step]);
+        }
     }
-    assert!(
-        failures.is_empty(),
-        "f64 parity failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(cases.iter().any(|c| c.spec.mode == Mode::Train));
+    assert!(cases.iter().any(|c| c.spec.mode == Mode::Eval));
 }
