@@ -480,21 +480,7 @@ pub fn merge(config: &MergeConfig, show_progress: bool) -> Result<RunSummary, Me
         let existing = DatasetInfo::read(out).map_err(IngestError::from)?;
         if existing.params_hash == hash {
             tracing::info!("{} is already complete (params_hash {hash})", out.display());
-            let report = crate::report::ErrorsReport::read(out).unwrap_or_default();
-            return Ok(RunSummary {
-                output: out.clone(),
-                up_to_date: true,
-                samples: existing
-                    .splits
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.samples))
-                    .collect(),
-                recordings_ok: report.recordings_ok,
-                recordings_resumed: 0,
-                failures: report.failures,
-                events_decoded: 0,
-                params_hash: hash,
-            });
+            return Ok(RunSummary::already_complete(out, &existing, hash));
         }
         if !config.overwrite {
             return Err(IngestError::ParamsMismatch {

@@ -106,6 +106,28 @@ pub struct RunSummary {
     pub params_hash: String,
 }
 
+impl RunSummary {
+    /// The summary of a run that finds `out` already complete with `hash` (nothing done):
+    /// the dataset's sample counts and the recorded `errors.json`.
+    pub(crate) fn already_complete(out: &Path, existing: &DatasetInfo, hash: String) -> Self {
+        let report = ErrorsReport::read(out).unwrap_or_default();
+        RunSummary {
+            output: out.to_path_buf(),
+            up_to_date: true,
+            samples: existing
+                .splits
+                .iter()
+                .map(|(k, v)| (k.clone(), v.samples))
+                .collect(),
+            recordings_ok: report.recordings_ok,
+            recordings_resumed: 0,
+            failures: report.failures,
+            events_decoded: 0,
+            params_hash: hash,
+        }
+    }
+}
+
 /// Runs the ingest described by `config`. `show_progress` draws an indicatif bar
 /// on stderr (hidden anyway when stderr is not a terminal).
 pub fn run(config: &IngestConfig, show_progress: bool) -> Result<RunSummary, IngestError> {
@@ -142,25 +164,11 @@ fn run_recordings(
     if out.join(DatasetInfo::FILE_NAME).exists() {
         let existing = DatasetInfo::read(out)?;
         if existing.params_hash == hash {
-            let report = ErrorsReport::read(out).unwrap_or_default();
             tracing::info!(
                 "{} is already complete (params_hash {hash}); nothing to do",
                 out.display()
             );
-            return Ok(RunSummary {
-                output: out.clone(),
-                up_to_date: true,
-                samples: existing
-                    .splits
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.samples))
-                    .collect(),
-                recordings_ok: report.recordings_ok,
-                recordings_resumed: 0,
-                failures: report.failures,
-                events_decoded: 0,
-                params_hash: hash,
-            });
+            return Ok(RunSummary::already_complete(out, &existing, hash));
         }
         if !config.overwrite {
             return Err(IngestError::ParamsMismatch {
