@@ -19,8 +19,9 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release"
 step() { printf '\n==> %s\n' "$*"; }
 t0=$(date +%s)
 step "building release binaries"
-cargo build --release --locked -p dvs-ingest --bin dvs-ingest --example sensor-folder
-cargo build --release --locked -p asgl-train -p asgl-eval
+# The whole workspace, as `cargo test --workspace` resolved its features: a `-p` build would
+# resolve them per package and rebuild most dependencies (minutes on 2 cores).
+cargo build --release --locked --workspace --bins --examples
 t_built=$(date +%s)
 rm -rf "$RUN"
 mkdir -p "$RUN"

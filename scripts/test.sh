@@ -11,8 +11,8 @@ eval "$(bash scripts/provision-ort.sh)"
 eval "$(bash scripts/pyenv.sh numpy onnx==1.23.2 onnxruntime==1.31.1 pandas pyarrow maturin pytest)"
 export SPIKETRAIN_PYTHON="$VIRTUAL_ENV/bin/python"
 cargo test --workspace --release --locked "$@"
-# The Python package (python/): its abi3 wheel (maturin; only pyo3 and the package recompile,
-# the workspace crates are reused from the cargo tests), installed into the venv, then pytest
+# The Python package (python/): its abi3 wheel (maturin resolves features for the package alone,
+# so the crates it uses compile once more, a few minutes on 2 cores), installed into the venv, then pytest
 # (which runs the release binaries and examples the cargo tests just built).
 maturin build --release --locked --quiet -m python/Cargo.toml -o target/wheels
 pip install --quiet --force-reinstall --no-deps target/wheels/spiketrain-*-abi3-*.whl
