@@ -77,15 +77,17 @@ fn surrogate_scale<F: Real>(kind: SurrogateKind, param: F) -> F {
 }
 
 /// H(x) with scale c (= e^a or k), exactly as [`crate::neuron::surrogate::Surrogate::forward`] computes it.
+/// Written with selects, not branches: on random membranes every branch of the clamp is a coin
+/// flip, and the mispredictions made this loop the most expensive part of a small net's step.
 #[inline(always)]
 fn surrogate_value<F: Real>(kind: SurrogateKind, x: F, scale: F) -> F {
     match kind {
         SurrogateKind::Rectangle => {
+            // clamp(ramp, 0, 1) as the branches (0, 1) / >= 1 / else 0 define it (NaN -> 0).
             let ramp = x * scale + F::HALF;
-            if ramp > F::ZERO && ramp < F::ONE {
-                ramp
-            } else if ramp >= F::ONE {
-                F::ONE
+            let h = if ramp >= F::ONE { F::ONE } else { ramp };
+            if ramp > F::ZERO {
+                h
             } else {
                 F::ZERO
             }
@@ -101,15 +103,117 @@ fn surrogate_grads<F: Real>(kind: SurrogateKind, x: F, scale: F, h: F) -> (F, F)
     match kind {
         SurrogateKind::Rectangle => {
             let ramp = x * scale + F::HALF;
-            if ramp > F::ZERO && ramp < F::ONE {
-                (scale, x)
-            } else {
-                (F::ZERO, F::ZERO)
-            }
+            let on = (ramp > F::ZERO) & (ramp < F::ONE);
+            (
+                if on { scale } else { F::ZERO },
+                if on { x } else { F::ZERO },
+            )
         }
         SurrogateKind::Sigmoid => {
             let ds = h * (F::ONE - h);
             (scale * ds, x * ds)
+        }
+    }
+}
+
+/// Θ(x) as a value.
+#[inline(always)]
+fn step<F: Real>(x: F) -> F {
+    if x >= F::ZERO {
+        F::ONE
+    } else {
+        F::ZERO
+    }
+}
+
+/// Lanes of the partial sums inside a row: independent f64 accumulators, so the sums neither
+/// serialise the loop on one add's latency nor stop it from being vectorised.
+const LANES: usize = 8;
+
+/// Runs `body(j)` for j in 0..len and sums its results in f64 over [`LANES`] accumulators.
+#[inline(always)]
+fn sum_lanes<const K: usize>(len: usize, mut body: impl FnMut(usize) -> [f64; K]) -> [f64; K] {
+    let mut acc = [[0f64; LANES]; K];
+    let full = len - len % LANES;
+    let mut base = 0;
+    while base < full {
+        for l in 0..LANES {
+            let r = body(base + l);
+            for k in 0..K {
+                acc[k][l] += r[k];
+            }
+        }
+        base += LANES;
+    }
+    for j in full..len {
+        let r = body(j);
+        for k in 0..K {
+            acc[k][0] += r[k];
+        }
+    }
+    acc.map(|lanes| lanes.iter().sum())
+}
+
+/// The spike mix of one row (one step, one chunk of elements): s = Θ(x) (eval), or
+/// s = h + m·(Θ(x) − h) with m from the row's mask bytes or a constant (1: all spike mode,
+/// 0: all analog; both give exactly the values of the per-element formula).
+#[derive(Clone, Copy)]
+enum RowMix<'a, F> {
+    Step,
+    Const(F),
+    Bytes(&'a [u8]),
+}
+
+impl<'a, F: Real> RowMix<'a, F> {
+    fn of(mix: &'a SpikeMix, start: usize, len: usize) -> Self {
+        match mix {
+            SpikeMix::Eval => RowMix::Step,
+            SpikeMix::AllSpike => RowMix::Const(F::ONE),
+            SpikeMix::AllAnalog => RowMix::Const(F::ZERO),
+            SpikeMix::Masked(mask) => RowMix::Bytes(&mask[start..start + len]),
+        }
+    }
+}
+
+/// s for every element of a row (x = u − θ), in the same floating-point operations as the
+/// unfused loop, into `out`.
+#[inline(always)]
+fn spike_row<F: Real>(
+    kind: SurrogateKind,
+    mix: RowMix<'_, F>,
+    u: &[F],
+    p: &Params<F>,
+    out: &mut [F],
+) {
+    let out = &mut out[..u.len()];
+    match mix {
+        RowMix::Step => {
+            for (o, &u) in out.iter_mut().zip(u) {
+                *o = step(u - p.thresh);
+            }
+        }
+        RowMix::Const(m) => {
+            if m == F::ZERO {
+                // All analog: s = h, as the unfused loop computes it.
+                for (o, &u) in out.iter_mut().zip(u) {
+                    *o = surrogate_value(kind, u - p.thresh, p.scale);
+                }
+                return;
+            }
+            for (o, &u) in out.iter_mut().zip(u) {
+                let x = u - p.thresh;
+                let h = surrogate_value(kind, x, p.scale);
+                *o = h + (step(x) - h) * m;
+            }
+        }
+        RowMix::Bytes(mask) => {
+            let mask = &mask[..u.len()];
+            for ((o, &u), &b) in out.iter_mut().zip(u).zip(mask) {
+                let x = u - p.thresh;
+                let h = surrogate_value(kind, x, p.scale);
+                let m = if b != 0 { F::ONE } else { F::ZERO };
+                *o = h + (step(x) - h) * m;
+            }
         }
     }
 }
@@ -158,25 +262,6 @@ impl FusedLifConfig {
         })
     }
 
-    /// s for element j of step t given x and the surrogate value h (computed lazily).
-    #[inline(always)]
-    fn spike<F: Real>(&self, x: F, scale: F, idx: usize) -> F {
-        let step = if x >= F::ZERO { F::ONE } else { F::ZERO };
-        match &self.mix {
-            SpikeMix::Eval => step,
-            SpikeMix::AllSpike => {
-                let h = surrogate_value(self.surrogate, x, scale);
-                h + (step - h)
-            }
-            SpikeMix::AllAnalog => surrogate_value(self.surrogate, x, scale),
-            SpikeMix::Masked(mask) => {
-                let h = surrogate_value(self.surrogate, x, scale);
-                let m = if mask[idx] != 0 { F::ONE } else { F::ZERO };
-                h + (step - h) * m
-            }
-        }
-    }
-
     /// Forward over all steps: returns (θ·s [T·N], u [T·N], Σ s).
     fn forward<F: Real>(
         &self,
@@ -193,6 +278,7 @@ impl FusedLifConfig {
         let mut saved = vec![F::ZERO; input.len()];
         let out_chunks = chunk_rows(&mut out, n);
         let u_chunks = chunk_rows(&mut saved, n);
+        let kind = self.surrogate;
         let sums: Vec<f64> = out_chunks
             .into_par_iter()
             .zip(u_chunks.into_par_iter())
@@ -201,25 +287,34 @@ impl FusedLifConfig {
                 let j0 = k * CHUNK;
                 let len = out_rows[0].len();
                 let mut v = vec![F::ZERO; len];
+                let mut s = vec![F::ZERO; len];
                 let mut sum = 0f64;
                 for t in 0..t_steps {
                     let inp = &input[t * n + j0..t * n + j0 + len];
-                    let o_row = &mut out_rows[t];
-                    let u_row = &mut u_rows[t];
-                    for jj in 0..len {
-                        let j = j0 + jj;
-                        let u = if t == 0 {
-                            inp[jj]
-                        } else {
-                            v[jj] * p.leak + inp[jj]
-                        };
-                        let x = u - p.thresh;
-                        let s = self.spike(x, p.scale, t * n + j);
-                        u_row[jj] = u;
-                        v[jj] = u - u * s;
-                        o_row[jj] = s * p.thresh;
-                        sum += s.to_f64_();
+                    let u_row = &mut u_rows[t][..len];
+                    // u_t = λ·v_{t−1} + I_t, u_0 = I_0.
+                    if t == 0 {
+                        u_row.copy_from_slice(inp);
+                    } else {
+                        for ((u, &i), &v) in u_row.iter_mut().zip(inp).zip(&v) {
+                            *u = v * p.leak + i;
+                        }
                     }
+                    spike_row(
+                        kind,
+                        RowMix::of(&self.mix, t * n + j0, len),
+                        u_row,
+                        &p,
+                        &mut s,
+                    );
+                    let o_row = &mut out_rows[t][..len];
+                    let [row_sum] = sum_lanes(len, |j| {
+                        let (u, s) = (u_row[j], s[j]);
+                        v[j] = u - u * s;
+                        o_row[j] = s * p.thresh;
+                        [s.to_f64_()]
+                    });
+                    sum += row_sum;
                 }
                 sum
             })
@@ -241,59 +336,86 @@ impl FusedLifConfig {
             return Ok((Vec::new(), vec![F::ZERO; 3]));
         }
         let train = !matches!(self.mix, SpikeMix::Eval);
+        let kind = self.surrogate;
         let mut grad_in = vec![F::ZERO; saved.len()];
         let g_chunks = chunk_rows(&mut grad_in, n);
         // Per chunk: (Σ g·dH/dα, Σ g_λ, Σ g_θ), accumulated in f64.
-        let partial: Vec<(f64, f64, f64)> = g_chunks
+        let partial: Vec<[f64; 3]> = g_chunks
             .into_par_iter()
             .enumerate()
             .map(|(k, mut g_rows)| {
                 let j0 = k * CHUNK;
                 let len = g_rows[0].len();
-                let (mut g_width, mut g_leak, mut g_thresh) = (0f64, 0f64, 0f64);
-                // g_u of step t+1 per element.
+                let row = |t: usize| &saved[t * n + j0..t * n + j0 + len];
+                let mut totals = [0f64; 3];
+                // g_u of step t+1 per element (0 after the last step: λ·0 = 0 exactly).
                 let mut g_u_next = vec![F::ZERO; len];
+                // s of step t and of step t−1 (each computed once from the saved u).
+                let mut s_cur = vec![F::ZERO; len];
+                let mut s_prev = vec![F::ZERO; len];
+                spike_row(
+                    kind,
+                    RowMix::of(&self.mix, (t_steps - 1) * n + j0, len),
+                    row(t_steps - 1),
+                    &p,
+                    &mut s_cur,
+                );
                 for t in (0..t_steps).rev() {
-                    let u_row = &saved[t * n + j0..t * n + j0 + len];
+                    let u_row = row(t);
                     let go_row = &grad_out[t * n + j0..t * n + j0 + len];
-                    let g_row = &mut g_rows[t];
-                    for jj in 0..len {
-                        let j = j0 + jj;
-                        let scale = p.scale;
-                        let u = u_row[jj];
+                    let g_row = &mut g_rows[t][..len];
+                    let u_prev = if t > 0 {
+                        spike_row(
+                            kind,
+                            RowMix::of(&self.mix, (t - 1) * n + j0, len),
+                            row(t - 1),
+                            &p,
+                            &mut s_prev,
+                        );
+                        row(t - 1)
+                    } else {
+                        // No step before the first: v_{−1} = 0 contributes nothing to g_λ.
+                        &[][..]
+                    };
+                    let has_prev = t > 0;
+                    let r = sum_lanes(len, |j| {
+                        let u = u_row[j];
                         let x = u - p.thresh;
-                        let s = self.spike(x, scale, t * n + j);
-                        let g_v = if t + 1 < t_steps {
-                            p.leak * g_u_next[jj]
-                        } else {
-                            F::ZERO
-                        };
-                        let g_s = go_row[jj] * p.thresh - g_v * u;
+                        let s = s_cur[j];
+                        let g_v = p.leak * g_u_next[j];
+                        let g_s = go_row[j] * p.thresh - g_v * u;
                         let (hx, ha) = if train {
-                            let h = surrogate_value(self.surrogate, x, scale);
-                            surrogate_grads(self.surrogate, x, scale, h)
+                            let h = surrogate_value(kind, x, p.scale);
+                            surrogate_grads(kind, x, p.scale, h)
                         } else {
                             (F::ZERO, F::ZERO)
                         };
                         let g_x = g_s * hx;
                         let g_u = g_v * (F::ONE - s) + g_x;
-                        g_width += (g_s * ha).to_f64_();
-                        g_thresh += (go_row[jj] * s - g_x).to_f64_();
-                        if t > 0 {
-                            let u_prev = saved[(t - 1) * n + j];
-                            let s_prev = self.spike(u_prev - p.thresh, scale, (t - 1) * n + j);
-                            let v_prev = u_prev - u_prev * s_prev;
-                            g_leak += (g_u * v_prev).to_f64_();
-                        }
-                        g_row[jj] = g_u;
-                        g_u_next[jj] = g_u;
+                        let g_lambda = if has_prev {
+                            let (up, sp) = (u_prev[j], s_prev[j]);
+                            (g_u * (up - up * sp)).to_f64_()
+                        } else {
+                            0.0
+                        };
+                        g_row[j] = g_u;
+                        g_u_next[j] = g_u;
+                        [
+                            (g_s * ha).to_f64_(),
+                            g_lambda,
+                            (go_row[j] * s - g_x).to_f64_(),
+                        ]
+                    });
+                    for (total, part) in totals.iter_mut().zip(r) {
+                        *total += part;
                     }
+                    std::mem::swap(&mut s_cur, &mut s_prev);
                 }
-                (g_width, g_leak, g_thresh)
+                totals
             })
             .collect();
-        let (mut g_width, mut g_leak, mut g_thresh) = (0f64, 0f64, 0f64);
-        for (w, l, th) in partial {
+        let [mut g_width, mut g_leak, mut g_thresh] = [0f64; 3];
+        for [w, l, th] in partial {
             g_width += w;
             g_leak += l;
             g_thresh += th;
