@@ -116,6 +116,17 @@ fn surrogate_grads<F: Real>(kind: SurrogateKind, x: F, scale: F, h: F) -> (F, F)
     }
 }
 
+/// The surrogate as a compile-time choice. The kernels are instantiated once per surrogate:
+/// with the choice a runtime value inside the loop, LLVM if-converted the `match` and evaluated
+/// the sigmoid's `exp` for every element of a rectangle run too.
+const fn surrogate_of<const SIG: bool>() -> SurrogateKind {
+    if SIG {
+        SurrogateKind::Sigmoid
+    } else {
+        SurrogateKind::Rectangle
+    }
+}
+
 /// Θ(x) as a value.
 #[inline(always)]
 fn step<F: Real>(x: F) -> F {
@@ -126,32 +137,25 @@ fn step<F: Real>(x: F) -> F {
     }
 }
 
-/// Lanes of the partial sums inside a row: independent f64 accumulators, so the sums neither
-/// serialise the loop on one add's latency nor stop it from being vectorised.
+/// Lanes of the f64 partial sums: independent accumulators, so a sum neither serialises on one
+/// add's latency nor stops the loop from being vectorised.
 const LANES: usize = 8;
 
-/// Runs `body(j)` for j in 0..len and sums its results in f64 over [`LANES`] accumulators.
+/// Σ xs in f64 over [`LANES`] accumulators.
 #[inline(always)]
-fn sum_lanes<const K: usize>(len: usize, mut body: impl FnMut(usize) -> [f64; K]) -> [f64; K] {
-    let mut acc = [[0f64; LANES]; K];
-    let full = len - len % LANES;
-    let mut base = 0;
-    while base < full {
-        for l in 0..LANES {
-            let r = body(base + l);
-            for k in 0..K {
-                acc[k][l] += r[k];
-            }
-        }
-        base += LANES;
-    }
-    for j in full..len {
-        let r = body(j);
-        for k in 0..K {
-            acc[k][0] += r[k];
+fn sum_f64<F: Real>(xs: &[F]) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x.to_f64_();
         }
     }
-    acc.map(|lanes| lanes.iter().sum())
+    for (a, &x) in acc.iter_mut().zip(rest) {
+        *a += x.to_f64_();
+    }
+    acc.iter().sum()
 }
 
 /// The spike mix of one row (one step, one chunk of elements): s = Θ(x) (eval), or
@@ -178,13 +182,8 @@ impl<'a, F: Real> RowMix<'a, F> {
 /// s for every element of a row (x = u − θ), in the same floating-point operations as the
 /// unfused loop, into `out`.
 #[inline(always)]
-fn spike_row<F: Real>(
-    kind: SurrogateKind,
-    mix: RowMix<'_, F>,
-    u: &[F],
-    p: &Params<F>,
-    out: &mut [F],
-) {
+fn spike_row<F: Real, const SIG: bool>(mix: RowMix<'_, F>, u: &[F], p: &Params<F>, out: &mut [F]) {
+    let kind = surrogate_of::<SIG>();
     let out = &mut out[..u.len()];
     match mix {
         RowMix::Step => {
@@ -268,6 +267,17 @@ impl FusedLifConfig {
         input: &[F],
         raw: &[F],
     ) -> candle_core::Result<(Vec<F>, Vec<F>, f64)> {
+        match self.surrogate {
+            SurrogateKind::Rectangle => self.forward_with::<F, false>(input, raw),
+            SurrogateKind::Sigmoid => self.forward_with::<F, true>(input, raw),
+        }
+    }
+
+    fn forward_with<F: Real, const SIG: bool>(
+        &self,
+        input: &[F],
+        raw: &[F],
+    ) -> candle_core::Result<(Vec<F>, Vec<F>, f64)> {
         let t_steps = self.time_steps;
         let n = input.len() / t_steps;
         let p = self.params(raw)?;
@@ -278,7 +288,6 @@ impl FusedLifConfig {
         let mut saved = vec![F::ZERO; input.len()];
         let out_chunks = chunk_rows(&mut out, n);
         let u_chunks = chunk_rows(&mut saved, n);
-        let kind = self.surrogate;
         let sums: Vec<f64> = out_chunks
             .into_par_iter()
             .zip(u_chunks.into_par_iter())
@@ -300,21 +309,15 @@ impl FusedLifConfig {
                             *u = v * p.leak + i;
                         }
                     }
-                    spike_row(
-                        kind,
-                        RowMix::of(&self.mix, t * n + j0, len),
-                        u_row,
-                        &p,
-                        &mut s,
-                    );
+                    spike_row::<F, SIG>(RowMix::of(&self.mix, t * n + j0, len), u_row, &p, &mut s);
                     let o_row = &mut out_rows[t][..len];
-                    let [row_sum] = sum_lanes(len, |j| {
-                        let (u, s) = (u_row[j], s[j]);
-                        v[j] = u - u * s;
-                        o_row[j] = s * p.thresh;
-                        [s.to_f64_()]
-                    });
-                    sum += row_sum;
+                    for (((v, o), &u), &s) in
+                        v.iter_mut().zip(o_row.iter_mut()).zip(&*u_row).zip(&s)
+                    {
+                        *v = u - u * s;
+                        *o = s * p.thresh;
+                    }
+                    sum += sum_f64(&s);
                 }
                 sum
             })
@@ -329,6 +332,18 @@ impl FusedLifConfig {
         grad_out: &[F],
         raw: &[F],
     ) -> candle_core::Result<(Vec<F>, Vec<F>)> {
+        match self.surrogate {
+            SurrogateKind::Rectangle => self.backward_with::<F, false>(saved, grad_out, raw),
+            SurrogateKind::Sigmoid => self.backward_with::<F, true>(saved, grad_out, raw),
+        }
+    }
+
+    fn backward_with<F: Real, const SIG: bool>(
+        &self,
+        saved: &[F],
+        grad_out: &[F],
+        raw: &[F],
+    ) -> candle_core::Result<(Vec<F>, Vec<F>)> {
         let t_steps = self.time_steps;
         let n = saved.len() / t_steps;
         let p = self.params(raw)?;
@@ -336,7 +351,7 @@ impl FusedLifConfig {
             return Ok((Vec::new(), vec![F::ZERO; 3]));
         }
         let train = !matches!(self.mix, SpikeMix::Eval);
-        let kind = self.surrogate;
+        let kind = surrogate_of::<SIG>();
         let mut grad_in = vec![F::ZERO; saved.len()];
         let g_chunks = chunk_rows(&mut grad_in, n);
         // Per chunk: (Σ g·dH/dα, Σ g_λ, Σ g_θ), accumulated in f64.
@@ -353,8 +368,9 @@ impl FusedLifConfig {
                 // s of step t and of step t−1 (each computed once from the saved u).
                 let mut s_cur = vec![F::ZERO; len];
                 let mut s_prev = vec![F::ZERO; len];
-                spike_row(
-                    kind,
+                let [mut term_width, mut term_leak, mut term_thresh] =
+                    [(); 3].map(|_| vec![F::ZERO; len]);
+                spike_row::<F, SIG>(
                     RowMix::of(&self.mix, (t_steps - 1) * n + j0, len),
                     row(t_steps - 1),
                     &p,
@@ -364,25 +380,31 @@ impl FusedLifConfig {
                     let u_row = row(t);
                     let go_row = &grad_out[t * n + j0..t * n + j0 + len];
                     let g_row = &mut g_rows[t][..len];
-                    let u_prev = if t > 0 {
-                        spike_row(
-                            kind,
+                    let u_prev = (t > 0).then(|| {
+                        spike_row::<F, SIG>(
                             RowMix::of(&self.mix, (t - 1) * n + j0, len),
                             row(t - 1),
                             &p,
                             &mut s_prev,
                         );
                         row(t - 1)
-                    } else {
-                        // No step before the first: v_{−1} = 0 contributes nothing to g_λ.
-                        &[][..]
-                    };
-                    let has_prev = t > 0;
-                    let r = sum_lanes(len, |j| {
+                    });
+                    // No step before the first: v_{−1} = 0 contributes nothing to g_λ.
+                    // Element-wise first (vectorisable: no sums inside), the per-element terms of
+                    // the parameter gradients into row buffers, summed afterwards.
+                    // Every row re-sliced to `len`, so the indexing below carries no bounds checks
+                    // and the loop vectorises.
+                    let (u_row, s_row, go_row) = (&u_row[..len], &s_cur[..len], &go_row[..len]);
+                    let (g_next, t_width, t_thresh) = (
+                        &mut g_u_next[..len],
+                        &mut term_width[..len],
+                        &mut term_thresh[..len],
+                    );
+                    for j in 0..len {
                         let u = u_row[j];
                         let x = u - p.thresh;
-                        let s = s_cur[j];
-                        let g_v = p.leak * g_u_next[j];
+                        let s = s_row[j];
+                        let g_v = p.leak * g_next[j];
                         let g_s = go_row[j] * p.thresh - g_v * u;
                         let (hx, ha) = if train {
                             let h = surrogate_value(kind, x, p.scale);
@@ -392,23 +414,23 @@ impl FusedLifConfig {
                         };
                         let g_x = g_s * hx;
                         let g_u = g_v * (F::ONE - s) + g_x;
-                        let g_lambda = if has_prev {
-                            let (up, sp) = (u_prev[j], s_prev[j]);
-                            (g_u * (up - up * sp)).to_f64_()
-                        } else {
-                            0.0
-                        };
                         g_row[j] = g_u;
-                        g_u_next[j] = g_u;
-                        [
-                            (g_s * ha).to_f64_(),
-                            g_lambda,
-                            (go_row[j] * s - g_x).to_f64_(),
-                        ]
-                    });
-                    for (total, part) in totals.iter_mut().zip(r) {
-                        *total += part;
+                        g_next[j] = g_u;
+                        t_width[j] = g_s * ha;
+                        t_thresh[j] = go_row[j] * s - g_x;
                     }
+                    if let Some(u_prev) = u_prev {
+                        for ((term, &g_u), (&up, &sp)) in term_leak
+                            .iter_mut()
+                            .zip(&g_u_next)
+                            .zip(u_prev.iter().zip(&s_prev))
+                        {
+                            *term = g_u * (up - up * sp);
+                        }
+                        totals[1] += sum_f64(&term_leak);
+                    }
+                    totals[0] += sum_f64(&term_width);
+                    totals[2] += sum_f64(&term_thresh);
                     std::mem::swap(&mut s_cur, &mut s_prev);
                 }
                 totals

@@ -1,0 +1,183 @@
+//! Single-threaded matrix products on slices for the CPU kernels, through the `gemm` crate
+//! candle itself uses. Why not `Tensor::matmul`: the kernels run one product per chunk of samples
+//! inside their own rayon tasks, and candle's matmul would allocate a fresh output tensor and
+//! parallelise each (small) product again on the same cores. The shapes and strides are checked
+//! against the slice lengths here, so the unsafe call can neither read nor write out of bounds.
+use candle_core::WithDType;
+use gemm::Parallelism;
+
+/// A strided read-only matrix view: element (r, c) is `data[r·rs + c·cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct MatRef<'a, F> {
+    data: &'a [F],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a, F> MatRef<'a, F> {
+    /// A view of `rows × cols` elements with row stride `rs` and column stride `cs`; an error if
+    /// its last element lies outside `data`.
+    pub fn new(
+        data: &'a [F],
+        (rows, cols): (usize, usize),
+        (rs, cs): (usize, usize),
+    ) -> candle_core::Result<Self> {
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1)
+                .checked_mul(rs)
+                .and_then(|a| (cols - 1).checked_mul(cs).and_then(|b| a.checked_add(b)));
+            match last {
+                Some(last) if last < data.len() => {}
+                _ => candle_core::bail!(
+                    "gemm: a {rows}x{cols} view with strides ({rs}, {cs}) does not fit {} elements",
+                    data.len()
+                ),
+            }
+        }
+        Ok(MatRef {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        })
+    }
+
+    /// A row-major contiguous `rows × cols` matrix.
+    pub fn row_major(data: &'a [F], rows: usize, cols: usize) -> candle_core::Result<Self> {
+        Self::new(data, (rows, cols), (cols, 1))
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+}
+
+/// `dst = a · b` (or `dst += a · b` when `accumulate`), with `dst` a row-major contiguous
+/// `a.rows × b.cols` matrix; runs on the calling thread.
+pub(crate) fn gemm_into<F: WithDType>(
+    dst: &mut [F],
+    a: MatRef<'_, F>,
+    b: MatRef<'_, F>,
+    accumulate: bool,
+) -> candle_core::Result<()> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    if b.rows != k || dst.len() != m * n {
+        candle_core::bail!(
+            "gemm: [{m}, {k}] · [{}, {n}] into {} elements",
+            b.rows,
+            dst.len()
+        );
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(F::zero());
+        }
+        return Ok(());
+    }
+    let stride = |s: usize| -> candle_core::Result<isize> {
+        isize::try_from(s).map_err(|_| candle_core::Error::Msg("gemm: stride overflow".into()))
+    };
+    let (a_rs, a_cs, b_rs, b_cs, d_rs) = (
+        stride(a.rs)?,
+        stride(a.cs)?,
+        stride(b.rs)?,
+        stride(b.cs)?,
+        stride(n)?,
+    );
+    // SAFETY: every view was checked to lie inside its slice (MatRef::new), dst holds exactly
+    // m × n elements with row stride n, the slices do not overlap (dst is borrowed mutably), and
+    // Parallelism::None keeps the call on this thread.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            d_rs,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            F::one(),
+            F::one(),
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_match_the_naive_loop_with_transposes_and_accumulation() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.91).cos()).collect();
+        let want = naive(&a, &b, m, k, n);
+        let mut got = vec![0.0; m * n];
+        gemm_into(
+            &mut got,
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&b, k, n).unwrap(),
+            false,
+        )
+        .unwrap();
+        for (x, y) in got.iter().zip(&want) {
+            assert!((x - y).abs() < 1e-12);
+        }
+        // bᵀ stored as [n, k], used through a transposed view; accumulate onto the first result.
+        let bt: Vec<f64> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        gemm_into(
+            &mut got,
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&bt, n, k).unwrap().t(),
+            true,
+        )
+        .unwrap();
+        for (x, y) in got.iter().zip(&want) {
+            assert!((x - 2.0 * y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn views_outside_their_slice_are_refused() {
+        let a = vec![0f32; 10];
+        assert!(MatRef::new(&a, (3, 4), (4, 1)).is_err());
+        assert!(MatRef::new(&a, (2, 5), (5, 1)).is_ok());
+        let mut dst = vec![0f32; 3];
+        let v = MatRef::row_major(&a, 2, 5).unwrap();
+        assert!(gemm_into(&mut dst, v, v.t(), false).is_err());
+    }
+}
