@@ -44,6 +44,18 @@ pub fn bench_step(
     fused_lif: bool,
     device: &Device,
 ) -> Result<BenchResult> {
+    crate::device::in_compute_pool(|| bench_here(cfg, batch, hw, warmup, steps, fused_lif, device))
+}
+
+fn bench_here(
+    cfg: &TrainConfig,
+    batch: usize,
+    hw: usize,
+    warmup: usize,
+    steps: usize,
+    fused_lif: bool,
+    device: &Device,
+) -> Result<BenchResult> {
     let spec = cfg.net_spec([2, hw, hw], 10)?;
     let t = spec.time_steps;
     let mut net = Network::new(spec, cfg.dtype.candle(), device, cfg.seed)?;

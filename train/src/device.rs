@@ -66,3 +66,28 @@ fn cuda_device(_idx: usize) -> Result<Device> {
         "this binary was built without CUDA; rebuild with `--features cuda`".into(),
     ))
 }
+
+/// Runs `f` on a worker of the one CPU compute pool: every kernel's parallel loop, the GEMMs and
+/// candle's rayon work then share one set of threads, sized to the cores (`RAYON_NUM_THREADS`
+/// overrides, as for candle), and the calling thread is one of them.
+///
+/// Why: the training loop used to run on the main thread while rayon's global pool had a worker
+/// per core, so the serial work between kernels (mask draws, candle's element-wise ops) ran on a
+/// third thread beside two busy workers: on 2 cores the issue measured 100 % + 2 × 60–67 %. The
+/// pool is built once per process and reused by later calls.
+pub fn in_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(candle_core::utils::get_num_threads())
+            .thread_name(|i| format!("asgl-compute-{i}"))
+            .build()
+            .map_err(|e| tracing::warn!("no compute pool ({e}); using rayon's global pool"))
+            .ok()
+    });
+    match pool {
+        // Already on one of its workers (a nested call): stay.
+        Some(pool) if pool.current_thread_index().is_none() => pool.install(f),
+        _ => f(),
+    }
+}

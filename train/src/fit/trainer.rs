@@ -43,8 +43,13 @@ pub struct FitOptions {
     pub stop_after: Option<usize>,
 }
 
-/// Trains according to `cfg`, writing into `run_dir`.
+/// Trains according to `cfg`, writing into `run_dir` (on the CPU compute pool,
+/// [`crate::device::in_compute_pool`]).
 pub fn fit(cfg: &TrainConfig, run_dir: &Path, opts: FitOptions) -> Result<FitSummary> {
+    crate::device::in_compute_pool(|| fit_here(cfg, run_dir, opts))
+}
+
+fn fit_here(cfg: &TrainConfig, run_dir: &Path, opts: FitOptions) -> Result<FitSummary> {
     let mut run = Run::open(cfg, run_dir)?;
     let mut state = if opts.resume {
         checkpointing::resume(&mut run)?
