@@ -5,6 +5,7 @@
 //! - [`norm`]: batch norm variants (`tdbn` over the folded T·B batch, `bntt` per time step);
 //! - [`fused_bn`]: training-mode batch norm as one CPU custom op (closed-form backward);
 //! - [`linear`]: the per-step linear classifier;
+//! - [`pool`]: k×k average pooling as one CPU custom op (parallel, one-pass backward);
 //! - `cpu_kernel` (crate-private): the float trait and slice access the CPU kernels share;
 //! - `gemm` (crate-private): checked single-threaded matrix products for those kernels.
 pub mod conv;
@@ -13,3 +14,4 @@ pub mod fused_bn;
 pub(crate) mod gemm;
 pub mod linear;
 pub mod norm;
+pub mod pool;

@@ -265,7 +265,7 @@ impl Network {
                 Layer::Conv(conv) => conv.forward(&a)?,
                 Layer::Norm(bn) => bn.forward(&a, ctx.train)?,
                 Layer::Lif(lif) => lif.forward(&a, ctx)?,
-                Layer::AvgPool(s) => a.avg_pool2d(*s)?,
+                Layer::AvgPool(s) => crate::layers::pool::avg_pool(&a, *s)?,
                 Layer::Flatten => a.flatten_from(1)?,
                 Layer::Linear(lin) => lin.forward(&a)?,
                 Layer::Subsample(s) => subsample(&a, *s)?,
