@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_train_torch import LIF, Rect, tet_loss  # noqa: E402
+from bench_train_torch import LIF, Rect, tet_loss, timed_step  # noqa: E402
 
 
 def load_split(root, split):
@@ -202,20 +202,10 @@ def main():
         net.train()
         correct = 0
         for x, y in train_ldr:
-            t0 = time.perf_counter()
-            out = net(x)
-            loss = tet_loss(out, y)
-            t1 = time.perf_counter()
-            sgd.zero_grad()
-            adam.zero_grad()
-            loss.backward()
-            t2 = time.perf_counter()
-            sgd.step()
-            adam.step()
-            t3 = time.perf_counter()
-            phases["forward"] += t1 - t0
-            phases["backward"] += t2 - t1
-            phases["optimiser"] += t3 - t2
+            out, (fwd, bwd, opt) = timed_step(lambda: net(x), y, sgd, adam)
+            phases["forward"] += fwd
+            phases["backward"] += bwd
+            phases["optimiser"] += opt
             correct += (out.detach().mean(0).argmax(1) == y).sum().item()
         sched.step()
         t4 = time.perf_counter()

@@ -64,6 +64,23 @@ def tet_loss(logits, y, lamb=1e-3, means=1.0):
     return (1 - lamb) * ce + lamb * F.mse_loss(logits, torch.full_like(logits, means))
 
 
+def timed_step(forward, y, sgd, adam):
+    """One training step (forward + TET loss, backward, both optimiser steps); returns the
+    logits and the (forward, backward, optimiser) seconds. Shared with bench_train_small.py."""
+    t0 = time.perf_counter()
+    logits = forward()
+    loss = tet_loss(logits, y)
+    t1 = time.perf_counter()
+    sgd.zero_grad()
+    adam.zero_grad()
+    loss.backward()
+    t2 = time.perf_counter()
+    sgd.step()
+    adam.step()
+    t3 = time.perf_counter()
+    return logits, (t1 - t0, t2 - t1, t3 - t2)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch-size", type=int, default=16)
@@ -86,21 +103,11 @@ def main():
     y = torch.arange(B) % 10
     steps = []
     for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
         inp = x.permute(1, 0, 2, 3, 4).reshape(T * B, 2, a.size, a.size)
-        logits = net(inp).view(T, B, -1)
-        loss = tet_loss(logits, y)
-        t1 = time.perf_counter()
-        sgd.zero_grad()
-        adam.zero_grad()
-        loss.backward()
-        t2 = time.perf_counter()
-        sgd.step()
-        adam.step()
-        t3 = time.perf_counter()
+        _, (fwd, bwd, opt) = timed_step(lambda: net(inp).view(T, B, -1), y, sgd, adam)
         if i >= a.warmup:
-            steps.append({"forward_ms": (t1 - t0) * 1e3, "backward_ms": (t2 - t1) * 1e3,
-                          "optimiser_ms": (t3 - t2) * 1e3, "step_ms": (t3 - t0) * 1e3})
+            steps.append({"forward_ms": fwd * 1e3, "backward_ms": bwd * 1e3,
+                          "optimiser_ms": opt * 1e3, "step_ms": (fwd + bwd + opt) * 1e3})
     med = sorted(s["step_ms"] for s in steps)[len(steps) // 2]
     print(f"pytorch {torch.__version__} vggsnn2 batch {B} T {T} 2x{a.size}x{a.size} threads {a.threads}: "
           f"step {med:.1f} ms (median of {len(steps)}; " +
