@@ -122,6 +122,10 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    fn values(t: &Tensor) -> Vec<f64> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
     #[test]
     fn forward_and_gradient_match_candle() {
         for (n, c, h, w, k) in [(2, 3, 8, 6, 2), (1, 2, 9, 9, 3), (3, 1, 4, 4, 4)] {
@@ -132,31 +136,14 @@ mod tests {
             let x = Var::from_vec(v, (n, c, h, w), &Device::Cpu).unwrap();
             let ours = avg_pool(x.as_tensor(), k).unwrap();
             let theirs = x.as_tensor().avg_pool2d(k).unwrap();
-            let a: Vec<f64> = ours.flatten_all().unwrap().to_vec1().unwrap();
-            let b: Vec<f64> = theirs.flatten_all().unwrap().to_vec1().unwrap();
-            assert_eq!(a, b, "forward ({n}, {c}, {h}, {w}), k = {k}");
+            let a = values(&ours);
+            assert_eq!(a, values(&theirs), "forward ({n}, {c}, {h}, {w}), k = {k}");
             let r = Tensor::rand(0f64, 1f64, ours.shape(), &Device::Cpu).unwrap();
-            let ga = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let gb = (&theirs * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let da: Vec<f64> = ga
-                .get(x.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let db: Vec<f64> = gb
-                .get(x.as_tensor())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let grad_of = |y: &Tensor| {
+                let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                values(g.get(x.as_tensor()).unwrap())
+            };
+            let (da, db) = (grad_of(&ours), grad_of(&theirs));
             if h % k == 0 && w % k == 0 {
                 assert_eq!(da, db, "gradient ({n}, {c}, {h}, {w}), k = {k}");
             } else {
