@@ -540,6 +540,45 @@ mod tests {
         }
     }
 
+    /// The output and the kernel gradient are the same bytes on 1, 2 or 3 threads (the kernel
+    /// gradient's groups are fixed by the shapes, not by the pool): runs stay reproducible on
+    /// any machine for a seed.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let (n, c, h, w, o, k, p) = (37, 3, 8, 6, 4, 3, 1);
+        let xs: Vec<f64> = randn(&[n, c, h, w], 21)
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let ks: Vec<f64> = randn(&[o, c * k * k], 22)
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let g: Vec<f64> = randn(&[n, o, h, w], 23)
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                (
+                    conv_slices(&xs, (n, c, h, w), &ks, o, k, p, COL_CHUNK_BYTES).unwrap(),
+                    weight_grad_slices(&xs, (n, c, h, w), &g, o, k, p, COL_CHUNK_BYTES).unwrap(),
+                )
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert!(one == run(threads), "{threads} threads differ from 1");
+        }
+    }
+
     /// Chunking (one sample per chunk) gives the same output and kernel gradient.
     #[test]
     fn chunked_im2col_matches_single_chunk() {
