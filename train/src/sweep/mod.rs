@@ -300,6 +300,15 @@ fn run_child(spec: &SweepSpec, dir: &Path, start: RunStart) -> std::result::Resu
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
+    // The `jobs` children share the cores: each gets its share of compute threads (the size of
+    // its one compute pool, asgl_train::device::in_compute_pool) unless the caller chose one.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let cores = candle_core::utils::get_num_threads();
+        cmd.env(
+            "RAYON_NUM_THREADS",
+            (cores / spec.jobs.max(1)).max(1).to_string(),
+        );
+    }
     if start == RunStart::Resumed {
         cmd.arg("--resume");
     }
