@@ -34,7 +34,8 @@ impl BenchResult {
     }
 }
 
-/// Runs `warmup + steps` training steps and returns the timings of the last `steps`.
+/// Runs `warmup + steps` training steps (on the CPU compute pool,
+/// [`crate::device::in_compute_pool`]) and returns the timings of the last `steps`.
 pub fn bench_step(
     cfg: &TrainConfig,
     batch: usize,
@@ -44,63 +45,53 @@ pub fn bench_step(
     fused_lif: bool,
     device: &Device,
 ) -> Result<BenchResult> {
-    crate::device::in_compute_pool(|| bench_here(cfg, batch, hw, warmup, steps, fused_lif, device))
-}
-
-fn bench_here(
-    cfg: &TrainConfig,
-    batch: usize,
-    hw: usize,
-    warmup: usize,
-    steps: usize,
-    fused_lif: bool,
-    device: &Device,
-) -> Result<BenchResult> {
-    let spec = cfg.net_spec([2, hw, hw], 10)?;
-    let t = spec.time_steps;
-    let mut net = Network::new(spec, cfg.dtype.candle(), device, cfg.seed)?;
-    net.set_fused_lif(fused_lif);
-    let (mut sgd, mut adam) = optimisers(&net, cfg, warmup + steps);
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let x = Tensor::rand(0f32, 1f32, (t, batch, 2, hw, hw), device)?.to_dtype(net.dtype())?;
-    let labels = Tensor::new(
-        (0..batch as u32)
-            .map(|i| i % 10)
-            .collect::<Vec<_>>()
-            .as_slice(),
-        device,
-    )?;
-    let loss_fn = TetLoss {
-        lambda: cfg.lamb,
-        means: cfg.means,
-    };
-    let mut r = BenchResult {
-        forward_ms: vec![],
-        backward_ms: vec![],
-        optimiser_ms: vec![],
-        step_ms: vec![],
-    };
-    for i in 0..warmup + steps {
-        let t0 = Instant::now();
-        let mut ctx = ForwardCtx::train(&mut rng);
-        let logits = net.forward(&x, &mut ctx)?;
-        let loss = loss_fn.forward(&logits, &labels)?;
-        let _ = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let t1 = Instant::now();
-        let grads = loss.backward()?;
-        let t2 = Instant::now();
-        sgd.step(&grads)?;
-        adam.step(&grads)?;
-        // Force pending device work to finish before reading the clock.
-        device.synchronize()?;
-        let t3 = Instant::now();
-        if i >= warmup {
-            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-            r.forward_ms.push(ms(t0, t1));
-            r.backward_ms.push(ms(t1, t2));
-            r.optimiser_ms.push(ms(t2, t3));
-            r.step_ms.push(ms(t0, t3));
+    crate::device::in_compute_pool(|| {
+        let spec = cfg.net_spec([2, hw, hw], 10)?;
+        let t = spec.time_steps;
+        let mut net = Network::new(spec, cfg.dtype.candle(), device, cfg.seed)?;
+        net.set_fused_lif(fused_lif);
+        let (mut sgd, mut adam) = optimisers(&net, cfg, warmup + steps);
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let x = Tensor::rand(0f32, 1f32, (t, batch, 2, hw, hw), device)?.to_dtype(net.dtype())?;
+        let labels = Tensor::new(
+            (0..batch as u32)
+                .map(|i| i % 10)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            device,
+        )?;
+        let loss_fn = TetLoss {
+            lambda: cfg.lamb,
+            means: cfg.means,
+        };
+        let mut r = BenchResult {
+            forward_ms: vec![],
+            backward_ms: vec![],
+            optimiser_ms: vec![],
+            step_ms: vec![],
+        };
+        for i in 0..warmup + steps {
+            let t0 = Instant::now();
+            let mut ctx = ForwardCtx::train(&mut rng);
+            let logits = net.forward(&x, &mut ctx)?;
+            let loss = loss_fn.forward(&logits, &labels)?;
+            let _ = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let t1 = Instant::now();
+            let grads = loss.backward()?;
+            let t2 = Instant::now();
+            sgd.step(&grads)?;
+            adam.step(&grads)?;
+            // Force pending device work to finish before reading the clock.
+            device.synchronize()?;
+            let t3 = Instant::now();
+            if i >= warmup {
+                let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+                r.forward_ms.push(ms(t0, t1));
+                r.backward_ms.push(ms(t1, t2));
+                r.optimiser_ms.push(ms(t2, t3));
+                r.step_ms.push(ms(t0, t3));
+            }
         }
-    }
-    Ok(r)
+        Ok(r)
+    })
 }
