@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use dvs_decode::{AtisSensor, DecodeOptions, Events, Format, Orientation};
+use dvs_decode::{AtisSensor, DecodeOptions, EventReader, Events, Format, Orientation, TimeOrder};
 use dvs_ingest::integrate::FrameGeometry;
 use dvs_ingest::SplitBy;
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -18,18 +18,57 @@ use crate::errors::{config_error, decode_error};
 /// 10, `p |i1` at 12).
 const PACKED_EVENT_BYTES: usize = 13;
 
-/// The events in `spiketrain.EVENT_DTYPE`'s packed layout, one pass over the columns (numpy
-/// views the buffer as the structured array without a copy).
-fn pack(events: &Events) -> Vec<u8> {
-    let mut out = vec![0u8; events.len() * PACKED_EVENT_BYTES];
+/// Appends `events` to `out` in `spiketrain.EVENT_DTYPE`'s packed layout (numpy views the
+/// buffer as the structured array without a copy).
+fn pack_into(events: &Events, out: &mut Vec<u8>) {
+    // The columns are public fields: pack only as many events as every column holds.
+    let n = events
+        .t
+        .len()
+        .min(events.x.len())
+        .min(events.y.len())
+        .min(events.p.len());
+    let added = n * PACKED_EVENT_BYTES;
+    out.reserve(added);
+    let start = out.len();
+    // Written straight into the spare capacity: zero-filling it first would double the
+    // memory traffic of this pass.
+    let slots = &mut out.spare_capacity_mut()[..added];
     let columns = events.t.iter().zip(&events.x).zip(&events.y).zip(&events.p);
-    for (slot, (((t, x), y), p)) in out.chunks_exact_mut(PACKED_EVENT_BYTES).zip(columns) {
-        slot[..8].copy_from_slice(&t.to_le_bytes());
-        slot[8..10].copy_from_slice(&x.to_le_bytes());
-        slot[10..12].copy_from_slice(&y.to_le_bytes());
-        slot[12] = *p;
+    for (slot, (((t, x), y), p)) in slots.chunks_exact_mut(PACKED_EVENT_BYTES).zip(columns) {
+        let mut record = [0u8; PACKED_EVENT_BYTES];
+        record[..8].copy_from_slice(&t.to_le_bytes());
+        record[8..10].copy_from_slice(&x.to_le_bytes());
+        record[10..12].copy_from_slice(&y.to_le_bytes());
+        record[12] = *p;
+        for (dst, src) in slot.iter_mut().zip(record) {
+            dst.write(src);
+        }
     }
-    out
+    // SAFETY: the loop wrote every byte of the `added` spare bytes: `slots` has exactly `n`
+    // chunks of PACKED_EVENT_BYTES and every column has at least `n` elements.
+    unsafe { out.set_len(start + added) };
+}
+
+/// Decodes `reader` packet by packet into the packed layout. One packet's columns at a time stay
+/// in a reused buffer (cache-sized), so the events are written to memory once, packed, instead
+/// of once as columns and again as records (the whole-file columns cost as much in page faults
+/// and memory traffic as the decoding itself).
+fn read_packed(reader: &mut dyn EventReader) -> Result<Vec<u8>, dvs_decode::DecodeError> {
+    // The hint is an upper bound from the bytes left (never from a header field): reserving it
+    // only maps address space; untouched pages cost nothing.
+    let mut out = Vec::with_capacity(reader.remaining_hint().saturating_mul(PACKED_EVENT_BYTES));
+    let mut packet = Events::new();
+    loop {
+        packet.clear();
+        let more = reader.read_packet(&mut packet)?;
+        pack_into(&packet, &mut out);
+        if !more {
+            break;
+        }
+    }
+    out.shrink_to_fit();
+    Ok(out)
 }
 
 /// Decoder options from the Python keywords.
@@ -64,11 +103,12 @@ enum Selection {
     Hdf5Key(String),
 }
 
-fn decode(
+/// The selected events of `path`, packed (see [`read_packed`]).
+fn decode_packed(
     path: &std::path::Path,
     selection: Selection,
     options: &DecodeOptions,
-) -> PyResult<Events> {
+) -> PyResult<Vec<u8>> {
     let format = Format::detect_file(path).map_err(decode_error)?;
     if format == Format::Hdf5 && !dvs_decode::hdf5_events::is_events_file(path) {
         // DECOLLE layout: pre-cut samples, one chosen by key.
@@ -84,13 +124,12 @@ fn decode(
             }
         };
         let samples = dvs_decode::read_hdf5_samples(path).map_err(decode_error)?;
-        return samples
-            .into_iter()
-            .find(|s| s.key == key)
-            .map(|s| s.events)
-            .ok_or_else(|| {
-                config_error(format!("{}: no sample with key {key:?}", path.display()))
-            });
+        let sample = samples.into_iter().find(|s| s.key == key).ok_or_else(|| {
+            config_error(format!("{}: no sample with key {key:?}", path.display()))
+        })?;
+        let mut packed = Vec::new();
+        pack_into(&sample.events, &mut packed);
+        return Ok(packed);
     }
     let mut options = *options;
     match selection {
@@ -110,14 +149,16 @@ fn decode(
             )))
         }
     }
-    dvs_decode::read_all(path, format, &options).map_err(decode_error)
+    let mut reader = dvs_decode::open(path, format, &options).map_err(decode_error)?;
+    read_packed(reader.as_mut()).map_err(decode_error)
 }
 
 /// Every event of `path` as packed `spiketrain.EVENT_DTYPE` records (a flat uint8 array;
 /// the caller views it as the structured dtype). `stream`: an int (AEDAT 4 stream id) or, for
 /// HDF5, the sample key.
 #[pyfunction]
-#[pyo3(signature = (path, stream=None, orientation="spikingjelly", keep_invalid=false, atis_sensor=None))]
+#[pyo3(signature = (path, stream=None, orientation="spikingjelly", keep_invalid=false, atis_sensor=None, sensor=None, time_order="as-stored"))]
+#[allow(clippy::too_many_arguments)]
 pub fn read_events_packed<'py>(
     py: Python<'py>,
     path: PathBuf,
@@ -125,8 +166,20 @@ pub fn read_events_packed<'py>(
     orientation: &str,
     keep_invalid: bool,
     atis_sensor: Option<(u16, u16)>,
+    sensor: Option<(u16, u16)>,
+    time_order: &str,
 ) -> PyResult<Bound<'py, PyArray1<u8>>> {
-    let options = decode_options(orientation, keep_invalid, atis_sensor)?;
+    let mut options = decode_options(orientation, keep_invalid, atis_sensor)?;
+    options.time_order = match time_order {
+        "as-stored" => TimeOrder::AsStored,
+        "error" => TimeOrder::Error,
+        other => {
+            return Err(config_error(format!(
+                "time_order {other:?} (expected 'as-stored' or 'error')"
+            )))
+        }
+    };
+    options.sensor = sensor;
     let selection = match stream {
         None => Selection::Default,
         Some(s) if s.is_instance_of::<pyo3::types::PyString>() => {
@@ -134,7 +187,7 @@ pub fn read_events_packed<'py>(
         }
         Some(s) => Selection::Stream(s.extract::<i64>()?),
     };
-    let packed = py.detach(|| decode(&path, selection, &options).map(|events| pack(&events)))?;
+    let packed = py.detach(|| decode_packed(&path, selection, &options))?;
     Ok(PyArray1::from_vec(py, packed))
 }
 
