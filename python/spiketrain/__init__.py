@@ -39,6 +39,8 @@ def read_events(
     orientation: str = "spikingjelly",
     keep_invalid: bool = False,
     atis_sensor: Optional[Tuple[int, int]] = None,
+    sensor: Optional[Tuple[int, int]] = None,
+    time_order: str = "as-stored",
 ) -> np.ndarray:
     """Decodes every event of a recording, in file order (never re-sorted).
 
@@ -55,6 +57,12 @@ def read_events(
         keep_invalid: AEDAT 3.1: keep events whose validity bit is clear (SpikingJelly does).
         atis_sensor: ATIS ``.bin``: the ``(width, height)`` coordinates are checked against
             (default N-MNIST 34x34).
+        sensor: any format: a ``(width, height)`` every event must lie inside (``dvs-ingest
+            --sensor WxH``), on top of the size the file itself declares; an event outside it
+            is a :class:`DecodeError` naming the event and the offset of its packet.
+        time_order: ``"as-stored"`` (default: timestamps as the file holds them, after the
+            format's own wrap-around rules) or ``"error"``: the first timestamp smaller than the
+            previous one is a :class:`DecodeError` (``kind == "timeorder"``).
 
     Returns:
         A structured array of :data:`EVENT_DTYPE` (``t``, ``x``, ``y``, ``p``).
@@ -66,6 +74,7 @@ def read_events(
     packed = _native.read_events_packed(
         os.fspath(path), stream, orientation, keep_invalid,
         None if atis_sensor is None else tuple(atis_sensor),
+        None if sensor is None else tuple(sensor), time_order,
     )
     return packed.view(EVENT_DTYPE)
 

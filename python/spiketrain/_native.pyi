@@ -11,6 +11,8 @@ def read_events_packed(
     orientation: str = "spikingjelly",
     keep_invalid: bool = False,
     atis_sensor: Optional[Tuple[int, int]] = None,
+    sensor: Optional[Tuple[int, int]] = None,
+    time_order: str = "as-stored",
 ) -> npt.NDArray[np.uint8]: ...
 def hdf5_keys(path: str) -> List[str]: ...
 def probe_json(

@@ -96,3 +96,22 @@ def test_a_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(spiketrain.DecodeError) as info:
         spiketrain.read_events(tmp_path / "nothing.aedat")
     assert info.value.file == str(tmp_path / "nothing.aedat") and info.value.kind == "io"
+
+
+def test_sensor_and_time_order_checks(tmp_path: Path) -> None:
+    # A tonic-style structured .npy the test writes: time goes back at event 2, x = 40 at event 3.
+    events = np.array([(10, 1, 2, 1), (20, 3, 4, 0), (15, 5, 6, 1), (30, 40, 7, 0)],
+                      dtype=[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
+    path = tmp_path / "backwards.npy"
+    np.save(path, events)
+    assert len(spiketrain.read_events(path)) == 4  # as stored by default, no bound
+    with pytest.raises(spiketrain.DecodeError) as info:
+        spiketrain.read_events(path, time_order="error")
+    assert info.value.kind == "timeorder" and "event 2" in info.value.reason
+    assert info.value.file == str(path)
+    with pytest.raises(spiketrain.DecodeError) as info:
+        spiketrain.read_events(path, sensor=(32, 32))
+    assert "event 3" in info.value.reason and "32x32" in info.value.reason
+    assert len(spiketrain.read_events(path, sensor=(41, 8))) == 4
+    with pytest.raises(spiketrain.ConfigError):
+        spiketrain.read_events(path, time_order="sorted")
