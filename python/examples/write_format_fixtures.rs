@@ -60,15 +60,13 @@ fn main() -> Result<()> {
     };
     std::fs::create_dir_all(dir)?;
     let dvs128 = burst_events(events, 11, 128, 128, 1_000);
-    // AEDAT 2.0 and DAT store 32-bit timestamps: large counts outgrow them (the generator's
-    // long gaps), and those files are left out.
-    if dvs128.last().is_none_or(|e| e.t <= i64::from(u32::MAX)) {
-        write_case(
-            dir,
-            "cifar.aedat",
-            aedat2::encode("2026-01-01", &dvs128, &[]),
-        )?;
-    }
+    // AEDAT 2.0, DAT and DSEC HDF5 store 32-bit timestamps, which large counts outgrow (the
+    // generator's long gaps): their files get the same events on a compressed time axis.
+    write_case(
+        dir,
+        "cifar.aedat",
+        aedat2::encode("2026-01-01", &fit_32bit_time(&dvs128), &[]),
+    )?;
     write_case(
         dir,
         "gesture.aedat",
@@ -86,8 +84,13 @@ fn main() -> Result<()> {
     write_case(dir, "nmnist.bin", atis::encode_auto(&nmnist))?;
     let layout = NpyLayout::structured(&[("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "|u1")]);
     write_case(dir, "events.npy", npy::encode(&dvs128, &layout))?;
-    // HDF5 event streams (DSEC layout) are written by libhdf5, by path.
-    hdf5_events::write_events_h5(&dir.join("dsec.h5"), &dvs128, &H5EventsLayout::dsec())?;
+    // HDF5 event streams (DSEC layout: 32-bit time after `t_offset`) are written by libhdf5,
+    // by path.
+    hdf5_events::write_events_h5(
+        &dir.join("dsec.h5"),
+        &fit_32bit_time(&dvs128),
+        &H5EventsLayout::dsec(),
+    )?;
     write_decoded(dir, "dsec.h5")?;
     let gen3 = burst_events(events * 4 / 3, 13, 640, 480, 0);
     write_case(
@@ -100,8 +103,27 @@ fn main() -> Result<()> {
         "gen4.raw",
         encode_evt3(&gen3, 640, 480, &RawOptions::default()),
     )?;
-    if gen3.last().is_none_or(|e| e.t <= i64::from(u32::MAX)) {
-        write_case(dir, "gen1.dat", encode_dat(&gen3, 640, 480))?;
-    }
+    write_case(
+        dir,
+        "gen1.dat",
+        encode_dat(&fit_32bit_time(&gen3), 640, 480),
+    )?;
     Ok(())
+}
+
+/// `events` unchanged if their time fits in 32 bits, else with every `t` scaled by one factor
+/// so the last one is `u32::MAX` (monotone, so the order and equal times are kept).
+fn fit_32bit_time(events: &[Event]) -> Vec<Event> {
+    let last = events.last().map_or(0, |e| e.t);
+    let max = i64::from(u32::MAX);
+    if last <= max {
+        return events.to_vec();
+    }
+    events
+        .iter()
+        .map(|e| Event {
+            t: (i128::from(e.t) * i128::from(max) / i128::from(last)) as i64,
+            ..*e
+        })
+        .collect()
 }
