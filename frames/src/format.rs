@@ -7,6 +7,8 @@
 //! [header 32 B][record 0 (zstd frame)][record 1]...[index: N entries][footer 48 B]
 //! ```
 //!
+//! A record's zstd frame holds its elements either dense or sparse ([`Encoding`], version 2).
+//!
 //! Every length and offset read from the file is checked against the file size before anything
 //! is allocated from it.
 
@@ -19,16 +21,58 @@ use crate::error::{FrameError, Result};
 pub const MAGIC: [u8; 8] = *b"DVSFSHRD";
 /// Last eight bytes of every shard (end of the footer).
 pub const END_MAGIC: [u8; 8] = *b"DVSFINDX";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes (it reads this one and [`OLDEST_VERSION`]).
+pub const VERSION: u32 = 2;
+/// The oldest version this build reads: version 1 is version 2 without sparse records.
+pub const OLDEST_VERSION: u32 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 32;
 /// Size of the fixed footer.
 pub const FOOTER_LEN: usize = 48;
 /// Size of an index entry without its key bytes.
 pub const ENTRY_FIXED_LEN: usize = 56;
-/// Compression code for zstd (the only one in version 1).
-pub const COMPRESSION_ZSTD: u8 = 1;
+/// How a record's elements are laid out inside its zstd frame: the index entry's encoding byte
+/// (offset 53; called "compression" in version 1, where only code 1 exists).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Code 1: every element, row-major, zstd-compressed.
+    #[default]
+    Dense,
+    /// Code 2 (version 2): the nonzero elements and their positions (`crate::sparse`),
+    /// zstd-compressed; the writer uses it when it is under half the dense size.
+    Sparse,
+}
+
+impl Encoding {
+    /// Lower-case name ("dense", "sparse").
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Dense => "dense",
+            Encoding::Sparse => "sparse",
+        }
+    }
+
+    /// The byte stored in the index.
+    pub fn code(self) -> u8 {
+        match self {
+            Encoding::Dense => 1,
+            Encoding::Sparse => 2,
+        }
+    }
+
+    /// Inverse of [`Encoding::code`] for a file of `version`; `None` for a code that version
+    /// does not define.
+    pub fn from_code(code: u8, version: u32) -> Option<Self> {
+        match code {
+            1 => Some(Encoding::Dense),
+            2 if version >= 2 => Some(Encoding::Sparse),
+            _ => None,
+        }
+    }
+}
 /// Largest decompressed record the reader accepts (1 GiB); a bound so that a damaged index
 /// cannot make the reader allocate without limit.
 pub const MAX_RECORD_RAW_BYTES: u64 = 1 << 30;
@@ -47,7 +91,8 @@ pub struct IndexEntry {
     pub offset: u64,
     /// Stored (compressed) length in bytes.
     pub stored_len: u64,
-    /// Decompressed length in bytes (= product(shape) * dtype size).
+    /// Decompressed length in bytes: product(shape) * dtype size for a dense record, the
+    /// sparse payload's length (smaller) for a sparse one.
     pub raw_len: u64,
     /// XXH3-64 of the stored bytes.
     pub checksum: u64,
@@ -57,6 +102,8 @@ pub struct IndexEntry {
     pub shape: [usize; 4],
     /// Stored element type.
     pub dtype: Dtype,
+    /// Dense or sparse layout inside the zstd frame.
+    pub encoding: Encoding,
     /// Sample key (unique id chosen by the writer's caller).
     pub key: String,
 }
@@ -65,6 +112,11 @@ impl IndexEntry {
     /// Number of elements, `T*C*H*W`.
     pub fn elements(&self) -> usize {
         self.shape.iter().product()
+    }
+
+    /// Bytes of the dense elements (`T*C*H*W * dtype size`), what a reader hands out.
+    pub fn dense_len(&self) -> usize {
+        self.elements() * self.dtype.size()
     }
 }
 
@@ -97,7 +149,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, e: &IndexEntry) {
         out.extend_from_slice(&(d as u32).to_le_bytes());
     }
     out.push(e.dtype.code());
-    out.push(COMPRESSION_ZSTD);
+    out.push(e.encoding.code());
     out.extend_from_slice(&(e.key.len() as u16).to_le_bytes());
     out.extend_from_slice(e.key.as_bytes());
 }
@@ -134,8 +186,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// Checks the minimum size, then the header: magic, version and header length.
-pub(crate) fn check_header(path: &Path, file_len: u64, header: &[u8]) -> Result<()> {
+/// Checks the minimum size, then the header: magic, version and header length. Returns the
+/// version.
+pub(crate) fn check_header(path: &Path, file_len: u64, header: &[u8]) -> Result<u32> {
     if header.len() < 8 || header[0..8] != MAGIC {
         return Err(FrameError::BadMagic {
             path: path.to_path_buf(),
@@ -150,7 +203,7 @@ pub(crate) fn check_header(path: &Path, file_len: u64, header: &[u8]) -> Result<
         ));
     }
     let version = u32_at(header, 8);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(FrameError::UnsupportedVersion {
             path: path.to_path_buf(),
             offset: 8,
@@ -174,11 +227,17 @@ pub(crate) fn check_header(path: &Path, file_len: u64, header: &[u8]) -> Result<
             format!("file is {file_len} bytes, shorter than header + footer ({min_len} bytes): truncated?"),
         ));
     }
-    Ok(())
+    Ok(version)
 }
 
-/// Decodes and bounds-checks the footer (the last [`FOOTER_LEN`] bytes of a `file_len`-byte file).
-pub(crate) fn parse_footer(path: &Path, file_len: u64, footer: &[u8]) -> Result<Footer> {
+/// Decodes and bounds-checks the footer (the last [`FOOTER_LEN`] bytes of a `file_len`-byte
+/// file), which must repeat the header's `version`.
+pub(crate) fn parse_footer(
+    path: &Path,
+    file_len: u64,
+    footer: &[u8],
+    version: u32,
+) -> Result<Footer> {
     let footer_start = file_len - FOOTER_LEN as u64;
     if footer.len() != FOOTER_LEN || footer[40..48] != END_MAGIC {
         return Err(corrupt(
@@ -187,13 +246,13 @@ pub(crate) fn parse_footer(path: &Path, file_len: u64, footer: &[u8]) -> Result<
             "footer end magic missing: the shard is truncated or was not finished",
         ));
     }
-    let version = u32_at(footer, 32);
-    if version != VERSION {
+    let footer_version = u32_at(footer, 32);
+    if footer_version != version {
         return Err(FrameError::UnsupportedVersion {
             path: path.to_path_buf(),
             offset: footer_start + 32,
-            found: version,
-            supported: VERSION,
+            found: footer_version,
+            supported: version,
         });
     }
     let f = Footer {
@@ -235,8 +294,14 @@ pub(crate) fn parse_footer(path: &Path, file_len: u64, footer: &[u8]) -> Result<
     Ok(f)
 }
 
-/// Decodes and validates every index entry. `index` is exactly the index region.
-pub(crate) fn parse_index(path: &Path, footer: &Footer, index: &[u8]) -> Result<Vec<IndexEntry>> {
+/// Decodes and validates every index entry of a file of `version`. `index` is exactly the
+/// index region.
+pub(crate) fn parse_index(
+    path: &Path,
+    footer: &Footer,
+    index: &[u8],
+    version: u32,
+) -> Result<Vec<IndexEntry>> {
     let base = footer.index_offset;
     if checksum(index) != footer.index_checksum {
         return Err(corrupt(
@@ -268,7 +333,7 @@ pub(crate) fn parse_index(path: &Path, footer: &Footer, index: &[u8]) -> Result<
             u32_at(b, 48) as usize,
         ];
         let dtype_code = b[52];
-        let compression = b[53];
+        let encoding_code = b[53];
         let key_len = u16::from_le_bytes([b[54], b[55]]) as usize;
         pos += ENTRY_FIXED_LEN;
         let dtype = Dtype::from_code(dtype_code).ok_or_else(|| {
@@ -278,13 +343,15 @@ pub(crate) fn parse_index(path: &Path, footer: &Footer, index: &[u8]) -> Result<
                 format!("index entry {i}: unknown dtype code {dtype_code}"),
             )
         })?;
-        if compression != COMPRESSION_ZSTD {
-            return Err(corrupt(
+        let encoding = Encoding::from_code(encoding_code, version).ok_or_else(|| {
+            corrupt(
                 path,
                 at + 53,
-                format!("index entry {i}: unknown compression code {compression}"),
-            ));
-        }
+                format!(
+                    "index entry {i}: unknown encoding code {encoding_code} for version {version}"
+                ),
+            )
+        })?;
         if index.len() - pos < key_len {
             return Err(corrupt(
                 path,
@@ -324,17 +391,23 @@ pub(crate) fn parse_index(path: &Path, footer: &Footer, index: &[u8]) -> Result<
                 ))
             })?;
         previous_end = end;
-        let expected_raw = shape
+        let dense_len = shape
             .iter()
             .try_fold(dtype.size() as u64, |acc, &d| acc.checked_mul(d as u64));
-        if expected_raw != Some(raw_len) {
+        let Some(dense_len) = dense_len.filter(|&n| n <= MAX_RECORD_RAW_BYTES) else {
             return Err(record(format!(
-                "decompressed length {raw_len} does not match shape {shape:?} of {dtype}"
+                "shape {shape:?} of {dtype} exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
             )));
-        }
-        if raw_len > MAX_RECORD_RAW_BYTES {
+        };
+        let raw_len_fits = match encoding {
+            Encoding::Dense => raw_len == dense_len,
+            // A sparse payload holds at least its element count and is smaller than dense.
+            Encoding::Sparse => (4..dense_len).contains(&raw_len),
+        };
+        if !raw_len_fits {
             return Err(record(format!(
-                "decompressed length {raw_len} exceeds the {MAX_RECORD_RAW_BYTES}-byte limit"
+                "decompressed length {raw_len} does not match shape {shape:?} of {dtype} ({} record)",
+                encoding.name()
             )));
         }
         entries.push(IndexEntry {
@@ -345,6 +418,7 @@ pub(crate) fn parse_index(path: &Path, footer: &Footer, index: &[u8]) -> Result<
             label,
             shape,
             dtype,
+            encoding,
             key,
         });
     }

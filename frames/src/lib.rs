@@ -20,12 +20,14 @@ pub mod fsutil;
 pub mod loader;
 pub mod reader;
 pub mod settings;
+mod sparse;
 pub mod writer;
 
 pub use augment::{Augment, AugmentParams, ValueTransform};
 pub use dataset::{DatasetInfo, SplitInfo};
 pub use dtype::Dtype;
 pub use error::{FrameError, Result};
+pub use format::Encoding;
 pub use fsutil::atomic_write;
 pub use loader::{Batch, CorruptPolicy, EpochIter, Loader, LoaderConfig, SkippedRecord};
 pub use reader::{RawFrames, ShardIndex, ShardReader};

@@ -2,12 +2,14 @@
 //! (for planning); [`ShardReader`] holds the whole file and decodes any record by random access,
 //! verifying its checksum and size first.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
-use crate::format::{self, IndexEntry, FOOTER_LEN, HEADER_LEN};
+use crate::format::{self, Encoding, IndexEntry, FOOTER_LEN, HEADER_LEN};
+use crate::sparse;
 
 /// The index of one shard: every record's key, label, shape, dtype and location.
 #[derive(Clone, Debug)]
@@ -25,14 +27,14 @@ impl ShardIndex {
         let file_len = file.metadata().map_err(|e| FrameError::io(path, e))?.len();
         let mut header = vec![0u8; (file_len.min(HEADER_LEN as u64)) as usize];
         read_exact_at(&file, path, &mut header, 0)?;
-        format::check_header(path, file_len, &header)?;
+        let version = format::check_header(path, file_len, &header)?;
         let mut footer_bytes = [0u8; FOOTER_LEN];
         read_exact_at(&file, path, &mut footer_bytes, file_len - FOOTER_LEN as u64)?;
-        let footer = format::parse_footer(path, file_len, &footer_bytes)?;
+        let footer = format::parse_footer(path, file_len, &footer_bytes, version)?;
         // index_len is bounded by the file length (checked in parse_footer).
         let mut index = vec![0u8; footer.index_len as usize];
         read_exact_at(&file, path, &mut index, footer.index_offset)?;
-        let entries = format::parse_index(path, &footer, &index)?;
+        let entries = format::parse_index(path, &footer, &index, version)?;
         Ok(ShardIndex {
             path: path.to_path_buf(),
             file_len,
@@ -43,11 +45,11 @@ impl ShardIndex {
     /// Validates the header, footer and index of a shard held in memory.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
         let file_len = bytes.len() as u64;
-        format::check_header(path, file_len, &bytes[..bytes.len().min(HEADER_LEN)])?;
+        let version = format::check_header(path, file_len, &bytes[..bytes.len().min(HEADER_LEN)])?;
         let footer_start = bytes.len() - FOOTER_LEN;
-        let footer = format::parse_footer(path, file_len, &bytes[footer_start..])?;
+        let footer = format::parse_footer(path, file_len, &bytes[footer_start..], version)?;
         let index = &bytes[footer.index_offset as usize..footer_start];
-        let entries = format::parse_index(path, &footer, index)?;
+        let entries = format::parse_index(path, &footer, index, version)?;
         Ok(ShardIndex {
             path: path.to_path_buf(),
             file_len,
@@ -230,6 +232,29 @@ impl ShardReader {
         Ok(entry)
     }
 
+    /// Record `i`'s zstd frame decompressed into `out` as stored — the dense elements, or for a
+    /// sparse record its payload — after the same checks as [`ShardReader::decompress_into`].
+    /// For callers that consume sparse records without expanding them (the loader).
+    pub(crate) fn payload_into(
+        &self,
+        i: usize,
+        dctx: &mut zstd::bulk::Decompressor<'static>,
+        out: &mut Vec<u8>,
+    ) -> Result<&IndexEntry> {
+        let stored = self.stored_bytes(i)?;
+        let entry = self.index.entry(i)?;
+        decompress_payload(self.path(), i, entry, stored, dctx, out)?;
+        Ok(entry)
+    }
+
+    /// A [`FrameError::CorruptRecord`] for record `i` of this shard.
+    pub(crate) fn record_error(&self, i: usize, reason: String) -> FrameError {
+        match self.index.entry(i) {
+            Ok(entry) => record_error(self.path(), i, entry, reason),
+            Err(e) => e,
+        }
+    }
+
     /// Record `i` in its stored element type.
     pub fn read_raw(&self, i: usize) -> Result<RawFrames> {
         let mut dctx =
@@ -301,14 +326,30 @@ pub(crate) fn decompress_record(
     dctx: &mut zstd::bulk::Decompressor<'static>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let record_err = |reason: String| FrameError::CorruptRecord {
-        path: path.to_path_buf(),
-        index: i,
-        key: entry.key.clone(),
-        offset: entry.offset,
-        reason,
-    };
-    // The frame header must announce exactly the indexed size before we allocate for it.
+    check_frame_size(path, i, entry, stored)?;
+    let record_err = |reason: String| record_error(path, i, entry, reason);
+    // raw_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
+    // Resizing a reused buffer to the same length costs nothing (no zero fill).
+    match entry.encoding {
+        Encoding::Dense => {
+            out.resize(entry.raw_len as usize, 0);
+            zstd_into(dctx, stored, out, entry.raw_len).map_err(record_err)
+        }
+        Encoding::Sparse => SPARSE_PAYLOAD.with(|payload| {
+            let mut payload = payload.borrow_mut();
+            payload.resize(entry.raw_len as usize, 0);
+            zstd_into(dctx, stored, &mut payload, entry.raw_len).map_err(record_err)?;
+            // dense_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
+            out.resize(entry.dense_len(), 0);
+            sparse::expand(&payload, entry.dtype.size(), out).map_err(record_err)
+        }),
+    }
+}
+
+/// The zstd frame header must announce exactly the indexed size before anything is allocated
+/// for it.
+fn check_frame_size(path: &Path, i: usize, entry: &IndexEntry, stored: &[u8]) -> Result<()> {
+    let record_err = |reason: String| record_error(path, i, entry, reason);
     match zstd::zstd_safe::get_frame_content_size(stored) {
         Ok(Some(n)) if n == entry.raw_len => {}
         Ok(Some(n)) => {
@@ -320,17 +361,60 @@ pub(crate) fn decompress_record(
         Ok(None) => return Err(record_err("zstd frame has no content size".into())),
         Err(_) => return Err(record_err("not a zstd frame".into())),
     }
-    // raw_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
-    // Resizing a reused buffer to the same length costs nothing (no zero fill).
+    Ok(())
+}
+
+/// The record's zstd frame decompressed into `out` as stored: the dense elements or the sparse
+/// payload, as `entry.encoding` says (checked as [`decompress_record`] checks it).
+pub(crate) fn decompress_payload(
+    path: &Path,
+    i: usize,
+    entry: &IndexEntry,
+    stored: &[u8],
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    check_frame_size(path, i, entry, stored)?;
     out.resize(entry.raw_len as usize, 0);
+    zstd_into(dctx, stored, out, entry.raw_len)
+        .map_err(|reason| record_error(path, i, entry, reason))
+}
+
+/// [`FrameError::CorruptRecord`] for record `i` of the shard at `path`.
+pub(crate) fn record_error(
+    path: &Path,
+    i: usize,
+    entry: &IndexEntry,
+    reason: String,
+) -> FrameError {
+    FrameError::CorruptRecord {
+        path: path.to_path_buf(),
+        index: i,
+        key: entry.key.clone(),
+        offset: entry.offset,
+        reason,
+    }
+}
+
+thread_local! {
+    /// Per-thread buffer for a sparse record's decompressed payload before it is expanded.
+    static SPARSE_PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Decompresses `stored` into `out` (sized `raw_len`) and checks it filled it exactly.
+fn zstd_into(
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+    stored: &[u8],
+    out: &mut [u8],
+    raw_len: u64,
+) -> std::result::Result<(), String> {
     let written = dctx
-        .decompress_to_buffer(stored, out.as_mut_slice())
-        .map_err(|e| record_err(format!("zstd decompression failed: {e}")))?;
-    if written as u64 != entry.raw_len {
-        return Err(record_err(format!(
-            "decompressed to {written} bytes, index says {}",
-            entry.raw_len
-        )));
+        .decompress_to_buffer(stored, out)
+        .map_err(|e| format!("zstd decompression failed: {e}"))?;
+    if written as u64 != raw_len {
+        return Err(format!(
+            "decompressed to {written} bytes, index says {raw_len}"
+        ));
     }
     Ok(())
 }

@@ -9,11 +9,16 @@ use std::path::{Path, PathBuf};
 
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
-use crate::format::{self, Footer, IndexEntry, HEADER_LEN, MAX_KEY_LEN, MAX_RECORD_RAW_BYTES};
+use crate::format::{
+    self, Encoding, Footer, IndexEntry, HEADER_LEN, MAX_KEY_LEN, MAX_RECORD_RAW_BYTES,
+};
+use crate::sparse;
 
 thread_local! {
     /// Per-thread output buffer of [`EncodedRecord::encode_with`] (grows to the largest bound).
     static COMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread buffer of the sparse payload [`EncodedRecord::encode_with`] tries first.
+    static SPARSE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One sample to store.
@@ -45,6 +50,7 @@ pub struct EncodedRecord {
     label: u32,
     shape: [usize; 4],
     dtype: Dtype,
+    encoding: Encoding,
     raw_len: u64,
     stored: Vec<u8>,
     checksum: u64,
@@ -92,29 +98,48 @@ impl EncodedRecord {
                 Dtype::F32
             }
         };
-        let raw_len = scratch.len() as u64;
-        if raw_len > MAX_RECORD_RAW_BYTES {
+        let dense_len = scratch.len() as u64;
+        if dense_len > MAX_RECORD_RAW_BYTES {
             return Err(invalid(format!(
-                "{raw_len} bytes uncompressed exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
+                "{dense_len} bytes uncompressed exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
             )));
         }
         // Compress into this thread's reused output buffer (capacity = the compression bound,
         // never zero-filled) and keep an exact-size copy: no per-record allocation of the bound.
-        let stored = COMPRESSED.with(|out| {
-            let mut out = out.borrow_mut();
-            out.clear();
-            out.reserve(zstd::zstd_safe::compress_bound(scratch.len()));
-            compressor
-                .compress_to_buffer(scratch.as_slice(), &mut *out)
-                .map(|_| out.clone())
+        // The sparse layout is taken when it is under half the dense bytes: below that, zstd
+        // works on far fewer bytes and a reader expands few values; above it, dense zstd is
+        // as small and faster to decompress.
+        let result = SPARSE.with(|sparse_payload| {
+            let mut sparse_payload = sparse_payload.borrow_mut();
+            let sparse = sparse::encode(
+                scratch,
+                dtype.size(),
+                scratch.len() / 2,
+                &mut sparse_payload,
+            );
+            let (encoding, raw): (Encoding, &[u8]) = if sparse {
+                (Encoding::Sparse, &sparse_payload)
+            } else {
+                (Encoding::Dense, scratch)
+            };
+            COMPRESSED.with(|out| {
+                let mut out = out.borrow_mut();
+                out.clear();
+                out.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+                compressor
+                    .compress_to_buffer(raw, &mut *out)
+                    .map(|_| (encoding, raw.len() as u64, out.clone()))
+            })
         });
-        let stored = stored.map_err(|e| invalid(format!("zstd compression failed: {e}")))?;
+        let (encoding, raw_len, stored) =
+            result.map_err(|e| invalid(format!("zstd compression failed: {e}")))?;
         let checksum = format::checksum(&stored);
         Ok(EncodedRecord {
             key: record.key.to_owned(),
             label: record.label,
             shape: record.shape,
             dtype,
+            encoding,
             raw_len,
             stored,
             checksum,
@@ -122,14 +147,17 @@ impl EncodedRecord {
     }
 
     /// Rebuilds a record from what [`EncodedRecord::stored`], [`EncodedRecord::dtype`],
-    /// [`EncodedRecord::raw_len`] and [`EncodedRecord::checksum`] returned, e.g. after keeping
-    /// it in a work file. Everything is validated as at encoding time, and the checksum must match
-    /// the stored bytes, so a damaged copy is an error rather than a bad shard.
+    /// [`EncodedRecord::encoding`], [`EncodedRecord::raw_len`] and [`EncodedRecord::checksum`]
+    /// returned, e.g. after keeping it in a work file. Everything is validated as at encoding
+    /// time, and the checksum must match the stored bytes, so a damaged copy is an error rather
+    /// than a bad shard.
+    #[allow(clippy::too_many_arguments)]
     pub fn from_stored(
         record_key: &str,
         label: u32,
         shape: [usize; 4],
         dtype: Dtype,
+        encoding: Encoding,
         raw_len: u64,
         stored: Vec<u8>,
         checksum: u64,
@@ -139,11 +167,18 @@ impl EncodedRecord {
             reason,
         };
         let elements = checked_elements(record_key, &shape).map_err(invalid)?;
-        let expected = (elements as u64).checked_mul(dtype.size() as u64);
-        if expected != Some(raw_len) || raw_len > MAX_RECORD_RAW_BYTES {
+        let dense_len = (elements as u64)
+            .checked_mul(dtype.size() as u64)
+            .filter(|&n| n <= MAX_RECORD_RAW_BYTES);
+        let fits = dense_len.is_some_and(|dense| match encoding {
+            Encoding::Dense => raw_len == dense,
+            Encoding::Sparse => (4..dense).contains(&raw_len),
+        });
+        if !fits {
             return Err(invalid(format!(
-                "{raw_len} uncompressed bytes do not match shape {shape:?} of {} (limit {MAX_RECORD_RAW_BYTES})",
-                dtype.name()
+                "{raw_len} uncompressed bytes do not match shape {shape:?} of {} in a {} record (limit {MAX_RECORD_RAW_BYTES})",
+                dtype.name(),
+                encoding.name()
             )));
         }
         if format::checksum(&stored) != checksum {
@@ -154,6 +189,7 @@ impl EncodedRecord {
             label,
             shape,
             dtype,
+            encoding,
             raw_len,
             stored,
             checksum,
@@ -164,7 +200,11 @@ impl EncodedRecord {
     pub fn stored(&self) -> &[u8] {
         &self.stored
     }
-    /// Uncompressed payload length in bytes.
+    /// Dense or sparse layout of the payload.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+    /// Uncompressed payload length in bytes (the sparse payload's for a sparse record).
     pub fn raw_len(&self) -> u64 {
         self.raw_len
     }
@@ -344,6 +384,7 @@ impl ShardSetWriter {
             label: record.label,
             shape: record.shape,
             dtype: record.dtype,
+            encoding: record.encoding,
             key: record.key,
         });
         shard.position += record.stored.len() as u64;

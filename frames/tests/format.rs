@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use dvs_fixtures::testing::{patterns, prepared};
 use dvs_frames::format::{FOOTER_LEN, HEADER_LEN};
 use dvs_frames::{
-    atomic_write, DatasetInfo, Dtype, EncodedRecord, FrameData, FrameError, RawFrames,
+    atomic_write, DatasetInfo, Dtype, EncodedRecord, Encoding, FrameData, FrameError, RawFrames,
     SampleRecord, ShardIndex, ShardReader, ShardSetWriter,
 };
 use proptest::prelude::*;
@@ -243,6 +243,7 @@ fn encoded_record_rebuilt_from_its_stored_parts_appends_the_same_bytes() {
             4,
             SHAPE,
             encoded.dtype(),
+            encoded.encoding(),
             raw_len,
             stored,
             encoded.checksum(),
@@ -356,13 +357,13 @@ fn bad_magic_version_and_index_are_rejected() {
     ));
 
     let mut bad = good.clone();
-    bad[8] = 2; // header version
+    bad[8] = 3; // header version
     let err = ShardReader::from_bytes(&path, bad).unwrap_err();
     assert!(
         matches!(
             err,
             FrameError::UnsupportedVersion {
-                found: 2,
+                found: 3,
                 offset: 8,
                 ..
             }
@@ -525,4 +526,134 @@ fn index_only_reader_never_panics_on_damaged_files() {
         std::fs::write(&path, &b).unwrap();
         let _ = ShardIndex::read(&path);
     }
+}
+
+/// Counts with one nonzero element in `every` (the rest zero), as event frames mostly are.
+fn sparse_counts(len: usize, every: usize, max: u32) -> Vec<u32> {
+    (0..len)
+        .map(|j| {
+            if j % every == 3 % every {
+                1 + (j as u32 * 7) % max
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [4, 2, 30, 40];
+    let len: usize = shape.iter().product();
+    let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
+    let cases = [
+        (sparse_counts(len, 9, 200), Dtype::U8, Encoding::Sparse),
+        (sparse_counts(len, 9, 60_000), Dtype::U16, Encoding::Sparse),
+        (
+            sparse_counts(len, 9, 4_000_000),
+            Dtype::U32,
+            Encoding::Sparse,
+        ),
+        (sparse_counts(len, 1, 200), Dtype::U8, Encoding::Dense),
+        (vec![0; len], Dtype::U8, Encoding::Sparse),
+    ];
+    for (i, (counts, _, _)) in cases.iter().enumerate() {
+        w.append(&SampleRecord {
+            key: &format!("c{i}"),
+            label: i as u32,
+            shape,
+            frames: FrameData::Counts(counts),
+        })
+        .unwrap();
+    }
+    let floats: Vec<f32> = (0..len)
+        .map(|j| {
+            if j % 20 == 0 {
+                j as f32 * 0.0625 - 3.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    w.append(&SampleRecord {
+        key: "f",
+        label: 9,
+        shape,
+        frames: FrameData::Float(&floats),
+    })
+    .unwrap();
+    let shards = w.finish().unwrap();
+    let r = ShardReader::open(&shards[0].path).unwrap();
+    for (i, (counts, dtype, encoding)) in cases.iter().enumerate() {
+        let entry = r.index().entry(i).unwrap();
+        assert_eq!(
+            (entry.dtype, entry.encoding),
+            (*dtype, *encoding),
+            "case {i}"
+        );
+        if *encoding == Encoding::Sparse {
+            assert!(entry.raw_len * 2 < entry.dense_len() as u64, "case {i}");
+        }
+        assert_eq!(&r.read_counts(i).unwrap(), counts, "case {i}");
+    }
+    let entry = r.index().entry(cases.len()).unwrap();
+    assert_eq!(entry.encoding, Encoding::Sparse);
+    assert_eq!(r.read_f32(cases.len()).unwrap(), floats);
+}
+
+/// Sets the header's and the footer's version fields of a shard to `version`.
+fn with_version(mut bytes: Vec<u8>, version: u32) -> Vec<u8> {
+    let footer_version = bytes.len() - FOOTER_LEN + 32;
+    bytes[8..12].copy_from_slice(&version.to_le_bytes());
+    bytes[footer_version..footer_version + 4].copy_from_slice(&version.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn version_1_shards_still_read_and_cannot_hold_sparse_records() {
+    let dir = tempfile::tempdir().unwrap();
+    // Dense records only: the same bytes as a version-1 writer wrote, apart from the version.
+    let dense = write_one_shard(dir.path(), &sample_records(3));
+    let v2 = ShardReader::open(&dense).unwrap();
+    assert!(v2
+        .index()
+        .entries()
+        .iter()
+        .all(|e| e.encoding == Encoding::Dense));
+    let v1 =
+        ShardReader::from_bytes(&dense, with_version(std::fs::read(&dense).unwrap(), 1)).unwrap();
+    for i in 0..3 {
+        assert_eq!(v1.read_counts(i).unwrap(), v2.read_counts(i).unwrap());
+    }
+    // A sparse record in a file that says version 1 is damage, named at its encoding byte.
+    let sparse_dir = tempfile::tempdir().unwrap();
+    let mut w = ShardSetWriter::create(sparse_dir.path(), "shard", u64::MAX, 1).unwrap();
+    let counts = sparse_counts(LEN, 10, 5);
+    w.append(&SampleRecord {
+        key: "s",
+        label: 0,
+        shape: SHAPE,
+        frames: FrameData::Counts(&counts),
+    })
+    .unwrap();
+    let path = w.finish().unwrap()[0].path.clone();
+    let good = std::fs::read(&path).unwrap();
+    let entry = ShardIndex::read(&path).unwrap().entries()[0].clone();
+    assert_eq!(entry.encoding, Encoding::Sparse);
+    let index_offset = entry.offset + entry.stored_len;
+    match ShardReader::from_bytes(&path, with_version(good.clone(), 1)).unwrap_err() {
+        FrameError::CorruptShard { offset, reason, .. } => {
+            assert_eq!(offset, index_offset + 53);
+            assert!(reason.contains("encoding code 2 for version 1"), "{reason}");
+        }
+        other => panic!("expected CorruptShard, got {other}"),
+    }
+    // Header and footer must agree.
+    let mut mixed = good;
+    mixed[8] = 1;
+    assert!(matches!(
+        ShardReader::from_bytes(&path, mixed).unwrap_err(),
+        FrameError::UnsupportedVersion { found: 2, .. }
+    ));
 }

@@ -4,12 +4,13 @@
 //! before reuse (magic, trailing XXH3 checksum, parameter hash and the source
 //! file's size and modification time); anything invalid is recomputed.
 //!
-//! Layout: `DVSPART3`, `u64` header length, the JSON [`PartHeader`], the
+//! Layout: `DVSPART4`, `u64` header length, the JSON [`PartHeader`], the
 //! sample blobs, then the `u64` XXH3 of every preceding byte. A blob is the
 //! sample's shard record exactly as phase 1 encoded it (narrowed, zstd, with
 //! its own XXH3; [`dvs_frames::EncodedRecord`]): writing the part costs no
 //! extra compression, and a resumed run appends the blob without re-encoding.
-//! (Older parts fail the magic check and are recomputed.)
+//! (Older parts fail the magic check and are recomputed: `DVSPART3` parts hold dense records
+//! only, and a resumed run must give the bytes a fresh run of this build gives.)
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -18,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use dvs_frames::fsutil::Durability;
-use dvs_frames::{Dtype, EncodedRecord};
+use dvs_frames::{Dtype, EncodedRecord, Encoding};
 
 use crate::sample::SampleMeta;
 
-const MAGIC: &[u8; 8] = b"DVSPART3";
+const MAGIC: &[u8; 8] = b"DVSPART4";
 
 /// Identity of a source file when its part was made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +60,8 @@ pub struct PartSample {
     pub shape: [usize; 4],
     /// Stored element type of the record.
     pub dtype: Dtype,
+    /// Dense or sparse layout of the record.
+    pub encoding: Encoding,
     /// Uncompressed record length in bytes.
     pub raw_len: u64,
     /// XXH3-64 of the stored record bytes.
@@ -134,6 +137,7 @@ pub fn write_part(
             meta: meta.clone(),
             shape: *shape,
             dtype: record.dtype(),
+            encoding: record.encoding(),
             raw_len: record.raw_len(),
             checksum: record.checksum(),
             offset: blobs.len() as u64, // relative; fixed up below
@@ -227,6 +231,7 @@ pub fn read_part_sample(path: &Path, sample: &PartSample) -> Result<EncodedRecor
         sample.meta.label,
         sample.shape,
         sample.dtype,
+        sample.encoding,
         sample.raw_len,
         stored,
         sample.checksum,
