@@ -90,12 +90,18 @@ pub enum ValueTransform {
 
 /// An element type frames can be stored in.
 pub trait Element: Copy + Send + Sync {
+    /// The element from its little-endian bytes (exactly its size).
+    fn from_le(bytes: &[u8]) -> Self;
     fn to_f32(self) -> f32;
     /// Maximum of a slice as f32 (`f32::NEG_INFINITY` for an empty slice).
     fn max_f32(values: &[Self]) -> f32;
 }
 
 impl Element for u8 {
+    #[inline(always)]
+    fn from_le(bytes: &[u8]) -> Self {
+        bytes[0]
+    }
     fn to_f32(self) -> f32 {
         f32::from(self)
     }
@@ -108,6 +114,10 @@ impl Element for u8 {
     }
 }
 impl Element for u16 {
+    #[inline(always)]
+    fn from_le(bytes: &[u8]) -> Self {
+        u16::from_le_bytes([bytes[0], bytes[1]])
+    }
     fn to_f32(self) -> f32 {
         f32::from(self)
     }
@@ -120,6 +130,10 @@ impl Element for u16 {
     }
 }
 impl Element for u32 {
+    #[inline(always)]
+    fn from_le(bytes: &[u8]) -> Self {
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
     fn to_f32(self) -> f32 {
         self as f32
     }
@@ -132,6 +146,10 @@ impl Element for u32 {
     }
 }
 impl Element for f32 {
+    #[inline(always)]
+    fn from_le(bytes: &[u8]) -> Self {
+        f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+    }
     fn to_f32(self) -> f32 {
         self
     }
@@ -145,12 +163,24 @@ impl Element for f32 {
 pub trait OutputSlot: Sized + Send {
     /// Writes `src` into `dst` (same length).
     fn copy_from(dst: &mut [Self], src: &[f32]);
+    /// Writes `+0.0` into every slot of `dst`.
+    fn zero(dst: &mut [Self]);
+    /// Writes `v` into this slot.
+    fn set(&mut self, v: f32);
 }
 
 impl OutputSlot for f32 {
     #[inline(always)]
     fn copy_from(dst: &mut [Self], src: &[f32]) {
         dst.copy_from_slice(src);
+    }
+    #[inline(always)]
+    fn zero(dst: &mut [Self]) {
+        dst.fill(0.0);
+    }
+    #[inline(always)]
+    fn set(&mut self, v: f32) {
+        *self = v;
     }
 }
 
@@ -160,6 +190,14 @@ impl OutputSlot for std::mem::MaybeUninit<f32> {
         for (d, &s) in dst.iter_mut().zip(src) {
             d.write(s);
         }
+    }
+    #[inline(always)]
+    fn zero(dst: &mut [Self]) {
+        dst.fill(std::mem::MaybeUninit::new(0.0));
+    }
+    #[inline(always)]
+    fn set(&mut self, v: f32) {
+        self.write(v);
     }
 }
 
@@ -306,6 +344,112 @@ fn augment_sample_portable<E: Element, O: OutputSlot>(
             ),
         }
     }
+}
+
+/// [`augment_sample`] for a sparse record (shard format version 2): `payload` holds the nonzero
+/// elements of `dtype` and their positions, and each is written straight to where flip and roll
+/// move it, after `out` is zero-filled — a few thousand stores instead of a pass over every
+/// element. Bit-identical to expanding the record and calling [`augment_sample`]. Only for
+/// transforms of one value at a time that map 0 to +0.0 (`Raw`, `Binarize`, `Clamp(c)` with
+/// `c >= 0`): for any other it writes nothing and returns `Ok(false)`. A damaged payload is an
+/// `Err` with the reason (part of `out` may then be written).
+pub(crate) fn augment_sparse<O: OutputSlot>(
+    payload: &[u8],
+    dtype: crate::Dtype,
+    shape: [usize; 4],
+    params: AugmentParams,
+    transform: ValueTransform,
+    out: &mut [O],
+) -> Result<bool, String> {
+    use crate::Dtype;
+    fn typed<E: Element, O: OutputSlot>(
+        payload: &[u8],
+        shape: [usize; 4],
+        params: AugmentParams,
+        transform: ValueTransform,
+        out: &mut [O],
+    ) -> Result<bool, String> {
+        match transform {
+            ValueTransform::Raw => scatter(payload, shape, params, out, E::to_f32),
+            ValueTransform::Binarize => scatter(payload, shape, params, out, |v: E| {
+                if v.to_f32() > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }),
+            ValueTransform::Clamp(c) if 0f32.min(c).to_bits() == 0 => {
+                scatter(payload, shape, params, out, |v: E| v.to_f32().min(c))
+            }
+            _ => return Ok(false),
+        }?;
+        Ok(true)
+    }
+    match dtype {
+        Dtype::U8 => typed::<u8, O>(payload, shape, params, transform, out),
+        Dtype::U16 => typed::<u16, O>(payload, shape, params, transform, out),
+        Dtype::U32 => typed::<u32, O>(payload, shape, params, transform, out),
+        Dtype::F32 => typed::<f32, O>(payload, shape, params, transform, out),
+    }
+}
+
+/// Zero-fills `out` and writes `f` of every stored element of the sparse `payload` where flip
+/// and roll (as [`roll_frame`] applies them) move it.
+fn scatter<E: Element, O: OutputSlot>(
+    payload: &[u8],
+    shape: [usize; 4],
+    params: AugmentParams,
+    out: &mut [O],
+    f: impl Fn(E) -> f32,
+) -> Result<(), String> {
+    let [t_len, c_len, h, w] = shape;
+    let elements = t_len * c_len * h * w;
+    assert_eq!(out.len(), elements, "output length does not match shape");
+    O::zero(out);
+    if elements == 0 {
+        return crate::sparse::for_each(payload, std::mem::size_of::<E>(), 0, |_, _| {});
+    }
+    let shift_y = params.dy.rem_euclid(h as i32) as usize;
+    let shift_x = params.dx.rem_euclid(w as i32) as usize;
+    // (plane, y, x) of flat index `at`, advanced incrementally (indices only increase): a
+    // division only for a jump of a row or more.
+    let (mut at, mut plane, mut y, mut x) = (0usize, 0usize, 0usize, 0usize);
+    crate::sparse::for_each(
+        payload,
+        std::mem::size_of::<E>(),
+        elements,
+        |index, bytes| {
+            let step = index - at;
+            at = index;
+            if step < w {
+                // At most one row forward, carried without a data-dependent branch.
+                x += step;
+                let carry = usize::from(x >= w);
+                x -= carry * w;
+                y += carry;
+                if y == h {
+                    y = 0;
+                    plane += 1;
+                }
+            } else {
+                let row = index / w;
+                x = index - row * w;
+                plane = row / h;
+                y = row - plane * h;
+            }
+            // out[y'][x'] = src[y][x] with y' = (y + dy) mod H, x' = (flip(x) + dx) mod W.
+            let mut oy = y + shift_y;
+            if oy >= h {
+                oy -= h;
+            }
+            let fx = if params.flip { w - 1 - x } else { x };
+            let mut ox = fx + shift_x;
+            if ox >= w {
+                ox -= w;
+            }
+            out[(plane * h + oy) * w + ox].set(f(E::from_le(bytes)));
+        },
+    )
 }
 
 /// Flip (optional) + roll of every `[H, W]` plane of one frame, mapping values through `f`.
@@ -593,6 +737,135 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A sparse sample of `E` (about one element in `every` nonzero, values up to 11) as dense
+    /// little-endian bytes.
+    fn sparse_sample(len: usize, every: usize, seed: u64, to_bytes: fn(u32) -> Vec<u8>) -> Vec<u8> {
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..len)
+            .flat_map(|_| {
+                let v = if rng.random_range(0..every) == 0 {
+                    rng.random_range(1..12)
+                } else {
+                    0
+                };
+                to_bytes(v)
+            })
+            .collect()
+    }
+
+    fn dense_of<E: Element>(bytes: &[u8]) -> Vec<E> {
+        let size = std::mem::size_of::<E>();
+        bytes.chunks_exact(size).map(E::from_le).collect()
+    }
+
+    #[test]
+    fn sparse_scatter_equals_the_dense_kernel_bit_for_bit() {
+        let shape = [3, 2, 7, 9];
+        let len: usize = shape.iter().product();
+        let transforms = [
+            ValueTransform::Raw,
+            ValueTransform::Binarize,
+            ValueTransform::Clamp(3.0),
+            ValueTransform::Clamp(0.0),
+        ];
+        let samples: [(crate::Dtype, Vec<u8>); 4] = [
+            (
+                crate::Dtype::U8,
+                sparse_sample(len, 5, 1, |v| vec![v as u8]),
+            ),
+            (
+                crate::Dtype::U16,
+                sparse_sample(len, 5, 2, |v| (v as u16 * 3000).to_le_bytes().to_vec()),
+            ),
+            (
+                crate::Dtype::U32,
+                sparse_sample(len, 3, 3, |v| (v * 1_000_000).to_le_bytes().to_vec()),
+            ),
+            (
+                crate::Dtype::F32,
+                sparse_sample(len, 4, 4, |v| {
+                    (v as f32 * -0.375 + 1.0).to_le_bytes().to_vec()
+                }),
+            ),
+        ];
+        for (dtype, dense) in &samples {
+            let mut payload = Vec::new();
+            assert!(crate::sparse::encode(
+                dense,
+                dtype.size(),
+                usize::MAX,
+                &mut payload
+            ));
+            for transform in transforms {
+                for (flip, dy, dx) in [
+                    (false, 0, 0),
+                    (true, 0, 0),
+                    (false, 3, -2),
+                    (true, -8, 13),
+                    (true, 6, 8),
+                ] {
+                    let params = AugmentParams { flip, dy, dx };
+                    let mut expected = vec![f32::NAN; len];
+                    match dtype {
+                        crate::Dtype::U8 => augment_sample(
+                            &dense_of::<u8>(dense),
+                            shape,
+                            params,
+                            transform,
+                            &mut expected,
+                        ),
+                        crate::Dtype::U16 => augment_sample(
+                            &dense_of::<u16>(dense),
+                            shape,
+                            params,
+                            transform,
+                            &mut expected,
+                        ),
+                        crate::Dtype::U32 => augment_sample(
+                            &dense_of::<u32>(dense),
+                            shape,
+                            params,
+                            transform,
+                            &mut expected,
+                        ),
+                        crate::Dtype::F32 => augment_sample(
+                            &dense_of::<f32>(dense),
+                            shape,
+                            params,
+                            transform,
+                            &mut expected,
+                        ),
+                    }
+                    let mut got = vec![f32::NAN; len];
+                    assert!(
+                        augment_sparse(&payload, *dtype, shape, params, transform, &mut got)
+                            .unwrap()
+                    );
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&expected),
+                        "{dtype} {transform:?} {params:?}"
+                    );
+                }
+            }
+            // Transforms that look at the whole frame, or map 0 elsewhere, are declined.
+            let mut out = vec![0f32; len];
+            for transform in [ValueTransform::MaxNorm, ValueTransform::Clamp(-1.0)] {
+                assert!(!augment_sparse(
+                    &payload,
+                    *dtype,
+                    shape,
+                    AugmentParams::default(),
+                    transform,
+                    &mut out
+                )
+                .unwrap());
             }
         }
     }

@@ -22,11 +22,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::augment::{augment_sample, Augment, AugmentParams, ValueTransform};
+use crate::augment::{augment_sample, augment_sparse, Augment, AugmentParams, ValueTransform};
 use crate::dataset::DatasetInfo;
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
+use crate::format::Encoding;
 use crate::reader::{ShardIndex, ShardReader};
+use crate::sparse;
 
 /// What to do with a record that fails its checksum or cannot be decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -696,7 +698,10 @@ async fn forward(
 /// Per-thread decode state, reused across samples so the hot path does not allocate.
 struct DecodeScratch {
     dctx: zstd::bulk::Decompressor<'static>,
+    /// The record's decompressed payload, then (for a sparse record that is expanded) its
+    /// dense elements.
     raw: Vec<u8>,
+    dense: Vec<u8>,
     u16s: Vec<u16>,
     u32s: Vec<u32>,
     f32s: Vec<f32>,
@@ -721,15 +726,30 @@ fn decode_sample(
             *slot = Some(DecodeScratch {
                 dctx,
                 raw: Vec::new(),
+                dense: Vec::new(),
                 u16s: Vec::new(),
                 u32s: Vec::new(),
                 f32s: Vec::new(),
             });
         }
         let s = slot.as_mut().expect("initialised above");
-        let entry = reader.decompress_into(planned.record, &mut s.dctx, &mut s.raw)?;
-        let shape = entry.shape;
         let (params, transform) = (planned.augment, shared.config.transform);
+        let entry = reader.payload_into(planned.record, &mut s.dctx, &mut s.raw)?;
+        let shape = entry.shape;
+        if entry.encoding == Encoding::Sparse {
+            // Scattered straight into the batch where the transform allows; otherwise expanded
+            // and augmented as a dense record.
+            match augment_sparse(&s.raw, entry.dtype, shape, params, transform, out) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    s.dense.resize(entry.dense_len(), 0);
+                    sparse::expand(&s.raw, entry.dtype.size(), &mut s.dense)
+                        .map_err(|reason| reader.record_error(planned.record, reason))?;
+                    std::mem::swap(&mut s.raw, &mut s.dense);
+                }
+                Err(reason) => return Err(reader.record_error(planned.record, reason)),
+            }
+        }
         match entry.dtype {
             Dtype::U8 => augment_sample(&s.raw, shape, params, transform, out),
             Dtype::U16 => {
