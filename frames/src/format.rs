@@ -42,7 +42,7 @@ pub enum Encoding {
     #[default]
     Dense,
     /// Code 2 (version 2): the nonzero elements and their positions (`crate::sparse`),
-    /// zstd-compressed; the writer uses it when it is under half the dense size.
+    /// zstd-compressed; the writer uses it when it is well under the dense size.
     Sparse,
 }
 

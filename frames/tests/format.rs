@@ -548,10 +548,10 @@ fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
     let len: usize = shape.iter().product();
     let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
     let cases = [
-        (sparse_counts(len, 9, 200), Dtype::U8, Encoding::Sparse),
-        (sparse_counts(len, 9, 60_000), Dtype::U16, Encoding::Sparse),
+        (sparse_counts(len, 25, 200), Dtype::U8, Encoding::Sparse),
+        (sparse_counts(len, 25, 60_000), Dtype::U16, Encoding::Sparse),
         (
-            sparse_counts(len, 9, 4_000_000),
+            sparse_counts(len, 25, 4_000_000),
             Dtype::U32,
             Encoding::Sparse,
         ),
@@ -629,7 +629,7 @@ fn version_1_shards_still_read_and_cannot_hold_sparse_records() {
     // A sparse record in a file that says version 1 is damage, named at its encoding byte.
     let sparse_dir = tempfile::tempdir().unwrap();
     let mut w = ShardSetWriter::create(sparse_dir.path(), "shard", u64::MAX, 1).unwrap();
-    let counts = sparse_counts(LEN, 10, 5);
+    let counts = sparse_counts(LEN, 40, 5);
     w.append(&SampleRecord {
         key: "s",
         label: 0,
