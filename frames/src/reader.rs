@@ -226,10 +226,7 @@ impl ShardReader {
         dctx: &mut zstd::bulk::Decompressor<'static>,
         out: &mut Vec<u8>,
     ) -> Result<&IndexEntry> {
-        let stored = self.stored_bytes(i)?;
-        let entry = self.index.entry(i)?;
-        decompress_record(self.path(), i, entry, stored, dctx, out)?;
-        Ok(entry)
+        self.decode_with(i, dctx, out, decompress_record)
     }
 
     /// Record `i`'s zstd frame decompressed into `out` as stored — the dense elements, or for a
@@ -241,9 +238,20 @@ impl ShardReader {
         dctx: &mut zstd::bulk::Decompressor<'static>,
         out: &mut Vec<u8>,
     ) -> Result<&IndexEntry> {
+        self.decode_with(i, dctx, out, decompress_payload)
+    }
+
+    /// Record `i`'s checksummed stored bytes through `decode` into `out`.
+    fn decode_with(
+        &self,
+        i: usize,
+        dctx: &mut zstd::bulk::Decompressor<'static>,
+        out: &mut Vec<u8>,
+        decode: DecodeFn,
+    ) -> Result<&IndexEntry> {
         let stored = self.stored_bytes(i)?;
         let entry = self.index.entry(i)?;
-        decompress_payload(self.path(), i, entry, stored, dctx, out)?;
+        decode(self.path(), i, entry, stored, dctx, out)?;
         Ok(entry)
     }
 
@@ -326,22 +334,15 @@ pub(crate) fn decompress_record(
     dctx: &mut zstd::bulk::Decompressor<'static>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    check_frame_size(path, i, entry, stored)?;
-    let record_err = |reason: String| record_error(path, i, entry, reason);
-    // raw_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
-    // Resizing a reused buffer to the same length costs nothing (no zero fill).
     match entry.encoding {
-        Encoding::Dense => {
-            out.resize(entry.raw_len as usize, 0);
-            zstd_into(dctx, stored, out, entry.raw_len).map_err(record_err)
-        }
+        Encoding::Dense => decompress_payload(path, i, entry, stored, dctx, out),
         Encoding::Sparse => SPARSE_PAYLOAD.with(|payload| {
             let mut payload = payload.borrow_mut();
-            payload.resize(entry.raw_len as usize, 0);
-            zstd_into(dctx, stored, &mut payload, entry.raw_len).map_err(record_err)?;
+            decompress_payload(path, i, entry, stored, dctx, &mut payload)?;
             // dense_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
             out.resize(entry.dense_len(), 0);
-            sparse::expand(&payload, entry.dtype.size(), out).map_err(record_err)
+            sparse::expand(&payload, entry.dtype.size(), out)
+                .map_err(|reason| record_error(path, i, entry, reason))
         }),
     }
 }
@@ -365,7 +366,8 @@ fn check_frame_size(path: &Path, i: usize, entry: &IndexEntry, stored: &[u8]) ->
 }
 
 /// The record's zstd frame decompressed into `out` as stored: the dense elements or the sparse
-/// payload, as `entry.encoding` says (checked as [`decompress_record`] checks it).
+/// payload, as `entry.encoding` says. The frame must announce exactly `raw_len` bytes
+/// (`raw_len <= MAX_RECORD_RAW_BYTES`, checked when the index was parsed) and yield them.
 pub(crate) fn decompress_payload(
     path: &Path,
     i: usize,
@@ -379,6 +381,16 @@ pub(crate) fn decompress_payload(
     zstd_into(dctx, stored, out, entry.raw_len)
         .map_err(|reason| record_error(path, i, entry, reason))
 }
+
+/// How [`ShardReader::decode_with`] turns a record's stored bytes into `out`.
+type DecodeFn = fn(
+    &Path,
+    usize,
+    &IndexEntry,
+    &[u8],
+    &mut zstd::bulk::Decompressor<'static>,
+    &mut Vec<u8>,
+) -> Result<()>;
 
 /// [`FrameError::CorruptRecord`] for record `i` of the shard at `path`.
 pub(crate) fn record_error(
