@@ -799,7 +799,8 @@ mod tests {
                 dense,
                 dtype.size(),
                 usize::MAX,
-                &mut payload
+                &mut payload,
+                &mut Vec::new()
             ));
             for transform in transforms {
                 for (flip, dy, dx) in [

@@ -63,6 +63,16 @@ impl Encoding {
         }
     }
 
+    /// Whether `raw_len` (the decompressed length) fits a record of `dense_len` dense bytes
+    /// in this encoding: exactly `dense_len` dense; sparse, at least the payload's element
+    /// count and smaller than dense (the writer stores sparse only when it is).
+    pub fn raw_len_fits(self, raw_len: u64, dense_len: u64) -> bool {
+        match self {
+            Encoding::Dense => raw_len == dense_len,
+            Encoding::Sparse => (crate::sparse::COUNT_BYTES as u64..dense_len).contains(&raw_len),
+        }
+    }
+
     /// Inverse of [`Encoding::code`] for a file of `version`; `None` for a code that version
     /// does not define.
     pub fn from_code(code: u8, version: u32) -> Option<Self> {
@@ -399,12 +409,7 @@ pub(crate) fn parse_index(
                 "shape {shape:?} of {dtype} exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
             )));
         };
-        let raw_len_fits = match encoding {
-            Encoding::Dense => raw_len == dense_len,
-            // A sparse payload holds at least its element count and is smaller than dense.
-            Encoding::Sparse => (4..dense_len).contains(&raw_len),
-        };
-        if !raw_len_fits {
+        if !encoding.raw_len_fits(raw_len, dense_len) {
             return Err(record(format!(
                 "decompressed length {raw_len} does not match shape {shape:?} of {dtype} ({} record)",
                 encoding.name()

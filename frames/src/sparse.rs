@@ -1,9 +1,9 @@
 //! The sparse record layout (shard format version 2, encoding code 2): the nonzero elements of
 //! a record and their positions, which is what event frames mostly are — 200 k events in the
 //! 1.5 M cells of a 10 × 2 × 240 × 320 sample leave at least 87 % of them zero, and area-resized
-//! DVS128 frames at 32 × 32 are about 95 % zero. Compressing only the nonzero elements costs
-//! zstd a quarter of the bytes when writing, and a reader expands a few thousand values
-//! instead of decompressing every zero.
+//! DVS128 frames at 32 × 32 are about 95 % zero. A reader then expands (or the loader scatters)
+//! a few thousand values instead of decompressing every zero; the writer takes this layout only
+//! where it is also cheaper to compress (see `EncodedRecord::encode_with`).
 //!
 //! Layout of the payload (before zstd; `docs/shard-format.md` is normative):
 //!
@@ -14,8 +14,8 @@
 //! Element `k`'s flat index is `gap_0` for `k = 0` and `index_{k-1} + 1 + gap_k` after, so
 //! indices strictly increase; "nonzero" means any nonzero byte (a stored `-0.0` is kept).
 
-/// Bytes of the element count at the start of the payload.
-const COUNT_BYTES: usize = 4;
+/// Bytes of the element count at the start of the payload (the shortest valid payload).
+pub(crate) const COUNT_BYTES: usize = 4;
 /// Longest LEB128 gap: indices are below 2^30 (records are at most 1 GiB), so five bytes of
 /// seven bits each always suffice; a longer one is damage.
 const MAX_GAP_BYTES: usize = 5;
@@ -62,8 +62,15 @@ pub(crate) fn min_payload_len(nnz: usize, size: usize) -> usize {
 /// Writes the sparse payload of the dense little-endian `elements` (each `size` bytes) into
 /// `out` (cleared) if it is shorter than `limit` bytes, and returns whether it did. The scan
 /// stops as soon as the payload would reach `limit`, so a dense record costs at most one
-/// partial pass.
-pub(crate) fn encode(elements: &[u8], size: usize, limit: usize, out: &mut Vec<u8>) -> bool {
+/// partial pass. `values` is scratch for the stored elements while the gaps are written
+/// (cleared; reused across calls so that encoding does not allocate).
+pub(crate) fn encode(
+    elements: &[u8],
+    size: usize,
+    limit: usize,
+    out: &mut Vec<u8>,
+    values: &mut Vec<u8>,
+) -> bool {
     debug_assert!(matches!(size, 1 | 2 | 4) && elements.len() % size == 0);
     // One bit per element, its lane's top bit: set iff the lane (1, 2 or 4 bytes of a
     // little-endian u64) is nonzero. (lane & low) + low carries into the top bit iff a low bit
@@ -76,7 +83,7 @@ pub(crate) fn encode(elements: &[u8], size: usize, limit: usize, out: &mut Vec<u
     let high = !low;
     out.clear();
     out.extend_from_slice(&[0; COUNT_BYTES]);
-    let mut values: Vec<u8> = Vec::with_capacity(limit.min(elements.len()));
+    values.clear();
     let mut nnz: u32 = 0;
     let mut next = 0usize; // flat index right after the previous stored element
     let per_word = 8 / size;
@@ -117,7 +124,7 @@ pub(crate) fn encode(elements: &[u8], size: usize, limit: usize, out: &mut Vec<u
         return false;
     }
     out[..COUNT_BYTES].copy_from_slice(&nnz.to_le_bytes());
-    out.extend_from_slice(&values);
+    out.extend_from_slice(values);
     true
 }
 
@@ -232,7 +239,13 @@ mod tests {
 
     fn round_trip(dense: &[u8], size: usize) -> Vec<u8> {
         let mut payload = Vec::new();
-        assert!(encode(dense, size, usize::MAX, &mut payload));
+        assert!(encode(
+            dense,
+            size,
+            usize::MAX,
+            &mut payload,
+            &mut Vec::new()
+        ));
         let mut back = vec![0xAAu8; dense.len()];
         expand(&payload, size, &mut back).unwrap();
         assert_eq!(back, dense);
@@ -279,8 +292,20 @@ mod tests {
     fn gives_up_at_the_limit() {
         let dense: Vec<u8> = (0..1000u32).map(|i| (i % 3 != 0) as u8).collect();
         let mut payload = Vec::new();
-        assert!(!encode(&dense, 1, dense.len() / 2, &mut payload));
-        assert!(encode(&dense, 1, dense.len() * 2, &mut payload));
+        assert!(!encode(
+            &dense,
+            1,
+            dense.len() / 2,
+            &mut payload,
+            &mut Vec::new()
+        ));
+        assert!(encode(
+            &dense,
+            1,
+            dense.len() * 2,
+            &mut payload,
+            &mut Vec::new()
+        ));
     }
 
     #[test]
@@ -289,7 +314,7 @@ mod tests {
         dense[5] = 1;
         dense[299] = 2;
         let mut payload = Vec::new();
-        assert!(encode(&dense, 1, usize::MAX, &mut payload));
+        assert!(encode(&dense, 1, usize::MAX, &mut payload, &mut Vec::new()));
         let mut out = vec![0u8; 300];
         // Every truncation and every single-byte change either errors or yields 300 bytes.
         for cut in 0..payload.len() {

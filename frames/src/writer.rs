@@ -17,8 +17,9 @@ use crate::sparse;
 thread_local! {
     /// Per-thread output buffer of [`EncodedRecord::encode_with`] (grows to the largest bound).
     static COMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// Per-thread buffer of the sparse payload [`EncodedRecord::encode_with`] tries first.
-    static SPARSE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread buffers of the sparse payload [`EncodedRecord::encode_with`] tries first:
+    /// the payload and its stored values while the gaps are written.
+    static SPARSE: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// One sample to store.
@@ -113,14 +114,14 @@ impl EncodedRecord {
         // 10 x 2 x 240 x 320 u8 sample), and at a quarter such a u8 EVT 3.0 ingest was 25 %
         // slower than dense; 4-byte (f32, area-resized) records are four times the dense bytes
         // per element and gain at higher densities. Readers gain from any sparse record.
-        let result = SPARSE.with(|sparse_payload| {
-            let mut sparse_payload = sparse_payload.borrow_mut();
+        let result = SPARSE.with(|buffers| {
+            let (sparse_payload, values) = &mut *buffers.borrow_mut();
             let size = dtype.size();
             let sparse = sparse::min_payload_len(sparse::estimate_nonzero(scratch, size), size)
                 < scratch.len() / if size == 4 { 4 } else { 8 }
-                && sparse::encode(scratch, size, scratch.len() / 3, &mut sparse_payload);
+                && sparse::encode(scratch, size, scratch.len() / 3, sparse_payload, values);
             let (encoding, raw): (Encoding, &[u8]) = if sparse {
-                (Encoding::Sparse, &sparse_payload)
+                (Encoding::Sparse, sparse_payload)
             } else {
                 (Encoding::Dense, scratch)
             };
@@ -172,11 +173,7 @@ impl EncodedRecord {
         let dense_len = (elements as u64)
             .checked_mul(dtype.size() as u64)
             .filter(|&n| n <= MAX_RECORD_RAW_BYTES);
-        let fits = dense_len.is_some_and(|dense| match encoding {
-            Encoding::Dense => raw_len == dense,
-            Encoding::Sparse => (4..dense).contains(&raw_len),
-        });
-        if !fits {
+        if !dense_len.is_some_and(|dense| encoding.raw_len_fits(raw_len, dense)) {
             return Err(invalid(format!(
                 "{raw_len} uncompressed bytes do not match shape {shape:?} of {} in a {} record (limit {MAX_RECORD_RAW_BYTES})",
                 dtype.name(),
