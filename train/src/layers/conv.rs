@@ -28,7 +28,7 @@ use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Module, Shape, T
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice as with_slice};
+use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice as with_slice, Uninit};
 use crate::layers::gemm::{gemm_into, MatRef};
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
@@ -135,18 +135,21 @@ fn conv_slices<F: WithDType>(
         );
     }
     let hw = ho * wo;
-    let mut out = vec![F::zero(); n * o * hw];
-    if out.is_empty() {
-        return Ok(out);
+    let mut out = Uninit::new(n * o * hw);
+    if n * o * hw == 0 {
+        // SAFETY: no elements.
+        return Ok(unsafe { out.assume_init() });
     }
     let per = samples_per_chunk::<F>(ck2, hw, chunk_bytes);
     let sample = c * h * w;
     let w_mat = MatRef::row_major(kernel, o, ck2)?;
-    out.par_chunks_mut(per * o * hw)
+    out.pieces()
+        .par_chunks_mut(per * o * hw)
         .zip(x.par_chunks(per * sample))
         .try_for_each_init(
             || (Vec::new(), Vec::new()),
             |(col, prod), (out_c, x_c)| {
+                let out_c = Uninit::zeroed(out_c);
                 let nc = x_c.len() / sample;
                 im2col_into(col, x_c, (nc, c, h, w), k, p);
                 let col_mat = MatRef::row_major(col, ck2, nc * hw)?;
@@ -166,7 +169,8 @@ fn conv_slices<F: WithDType>(
                 Ok(())
             },
         )?;
-    Ok(out)
+    // SAFETY: the chunks cover the whole output, and every task zeroed its chunk.
+    Ok(unsafe { out.assume_init() })
 }
 
 /// Groups of chunks whose kernel gradients are summed separately (in parallel) and then added

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::layers::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
+use crate::layers::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real, Uninit};
 
 /// Batch statistics of one forward, per (group, channel) in (g, c) order.
 #[derive(Clone, Debug, Default)]
@@ -129,12 +129,14 @@ fn forward<F: Real>(
         .iter()
         .map(|s| F::from_f64(1.0 / (s.1 + eps).sqrt()))
         .collect();
-    let mut y = vec![F::ZERO; x.len()];
+    let mut y = Uninit::new(x.len());
     let sample_len = geo.channels * geo.inner;
-    y.par_chunks_mut(sample_len)
+    y.pieces()
+        .par_chunks_mut(sample_len)
         .zip(x.par_chunks(sample_len))
         .enumerate()
         .for_each(|(s, (ys, xs))| {
+            let ys = Uninit::zeroed(ys);
             let g = s / geo.samples_per_group;
             for c in 0..geo.channels {
                 let k = g * geo.channels + c;
@@ -146,7 +148,8 @@ fn forward<F: Real>(
             }
         });
     let (mean, var) = stats.into_iter().unzip();
-    (y, mean, var)
+    // SAFETY: the per-sample chunks cover y, and every task zeroed its chunk.
+    (unsafe { y.assume_init() }, mean, var)
 }
 
 /// Backward: (dx, dγ, dβ) from the input, the saved statistics and dy; dx only when `need_dx`
@@ -159,6 +162,11 @@ fn backward<F: Real>(
     (x, gamma, dy): (&[F], &[F], &[F]),
     need_dx: bool,
 ) -> (Option<Vec<F>>, Vec<F>, Vec<F>) {
+    // Whole samples of x and dy, one per chunk of dx: the chunks below then cover dx.
+    assert!(
+        x.len() == dy.len() && x.len() % (geo.channels * geo.inner) == 0,
+        "fused-bn: gradient and input sizes differ"
+    );
     let n = geo.count() as f64;
     let mean_f: Vec<F> = stats.mean.iter().map(|&m| F::from_f64(m)).collect();
     let inv_std_f: Vec<F> = stats
@@ -210,12 +218,14 @@ fn backward<F: Real>(
             )
         })
         .collect();
-    let mut dx = vec![F::ZERO; x.len()];
+    let mut dx = Uninit::new(x.len());
     let sample_len = geo.channels * geo.inner;
-    dx.par_chunks_mut(sample_len)
+    dx.pieces()
+        .par_chunks_mut(sample_len)
         .zip(x.par_chunks(sample_len).zip(dy.par_chunks(sample_len)))
         .enumerate()
         .for_each(|(s, (dxs, (xs, dys)))| {
+            let dxs = Uninit::zeroed(dxs);
             let g = s / geo.samples_per_group;
             for c in 0..geo.channels {
                 let k = g * geo.channels + c;
@@ -227,7 +237,8 @@ fn backward<F: Real>(
                 }
             }
         });
-    (Some(dx), d_gamma, d_beta)
+    // SAFETY: the per-sample chunks cover dx, and every task zeroed its chunk.
+    (Some(unsafe { dx.assume_init() }), d_gamma, d_beta)
 }
 
 /// The custom op: training-mode BatchNorm over `groups` statistic groups.

@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice};
+use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice, Uninit};
 
 /// Average pooling over k×k windows with stride k: [N, C, H, W] → [N, C, ⌊H/k⌋, ⌊W/k⌋].
 pub fn avg_pool(x: &Tensor, k: usize) -> candle_core::Result<Tensor> {
@@ -37,10 +37,18 @@ impl AvgPool {
         let (planes, h, w, ho, wo) = self.sizes(shape)?;
         let k = self.k;
         let scale = F::from_f64(1.0 / (k * k) as f64);
-        let mut out = vec![F::zero(); planes * ho * wo];
-        out.par_chunks_mut(ho * wo)
+        if x.len() != planes * h * w {
+            candle_core::bail!(
+                "avg-pool: {} inputs for {planes} planes of {h}x{w}",
+                x.len()
+            );
+        }
+        let mut out = Uninit::new(planes * ho * wo);
+        out.pieces()
+            .par_chunks_mut(ho * wo)
             .zip(x.par_chunks(h * w))
             .for_each(|(o, src)| {
+                let o = Uninit::zeroed(o);
                 for oy in 0..ho {
                     for ox in 0..wo {
                         let mut sum = F::zero();
@@ -54,17 +62,27 @@ impl AvgPool {
                     }
                 }
             });
-        Ok(out)
+        // SAFETY: x holds exactly one plane per output plane (checked above), so the zipped
+        // chunks cover the output, and every task zeroed its plane.
+        Ok(unsafe { out.assume_init() })
     }
 
     fn bwd_typed<F: WithDType>(&self, g: &[F], shape: &Shape) -> candle_core::Result<Vec<F>> {
         let (planes, h, w, ho, wo) = self.sizes(shape)?;
         let k = self.k;
         let scale = F::from_f64(1.0 / (k * k) as f64);
-        let mut dx = vec![F::zero(); planes * h * w];
-        dx.par_chunks_mut(h * w)
+        if g.len() != planes * ho * wo {
+            candle_core::bail!(
+                "avg-pool: {} gradients for {planes} planes of {ho}x{wo}",
+                g.len()
+            );
+        }
+        let mut dx = Uninit::new(planes * h * w);
+        dx.pieces()
+            .par_chunks_mut(h * w)
             .zip(g.par_chunks(ho * wo))
             .for_each(|(d, gp)| {
+                let d = Uninit::zeroed(d);
                 for oy in 0..ho {
                     for m in 0..k {
                         let row = &mut d[(oy * k + m) * w..][..wo * k];
@@ -74,7 +92,9 @@ impl AvgPool {
                     }
                 }
             });
-        Ok(dx)
+        // SAFETY: g holds exactly one plane per input plane (checked above), so the zipped
+        // chunks cover dx, and every task zeroed its plane.
+        Ok(unsafe { dx.assume_init() })
     }
 }
 

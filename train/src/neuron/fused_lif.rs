@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::layers::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real};
+use crate::layers::cpu_kernel::{storage_slice as slice, with_tensor_slice, Real, Uninit};
 use crate::network::spec::SurrogateKind;
 
 /// How the spike value mixes the step Θ and the surrogate H (the noise state of one forward).
@@ -280,19 +280,28 @@ impl FusedLifConfig {
     ) -> candle_core::Result<(Vec<F>, Vec<F>, f64)> {
         let t_steps = self.time_steps;
         let n = input.len() / t_steps;
+        if input.len() != t_steps * n {
+            candle_core::bail!(
+                "fused-lif: {} elements do not split into {t_steps} steps",
+                input.len()
+            );
+        }
         let p = self.params(raw)?;
         if n == 0 {
             return Ok((Vec::new(), Vec::new(), 0.0));
         }
-        let mut out = vec![F::ZERO; input.len()];
-        let mut saved = vec![F::ZERO; input.len()];
-        let out_chunks = chunk_rows(&mut out, n);
-        let u_chunks = chunk_rows(&mut saved, n);
+        let mut out = Uninit::new(input.len());
+        let mut saved = Uninit::new(input.len());
+        let out_chunks = chunk_rows(out.pieces(), n);
+        let u_chunks = chunk_rows(saved.pieces(), n);
         let sums: Vec<f64> = out_chunks
             .into_par_iter()
             .zip(u_chunks.into_par_iter())
             .enumerate()
-            .map(|(k, (mut out_rows, mut u_rows))| {
+            .map(|(k, (out_rows, u_rows))| {
+                let mut out_rows: Vec<&mut [F]> =
+                    out_rows.into_iter().map(Uninit::zeroed).collect();
+                let mut u_rows: Vec<&mut [F]> = u_rows.into_iter().map(Uninit::zeroed).collect();
                 let j0 = k * CHUNK;
                 let len = out_rows[0].len();
                 let mut v = vec![F::ZERO; len];
@@ -322,6 +331,9 @@ impl FusedLifConfig {
                 sum
             })
             .collect();
+        // SAFETY: input.len() is T·n (checked by the caller), so the row pieces cover both
+        // buffers, and every task zeroed its pieces.
+        let (out, saved) = unsafe { (out.assume_init(), saved.assume_init()) };
         Ok((out, saved, sums.iter().sum()))
     }
 
@@ -346,19 +358,27 @@ impl FusedLifConfig {
     ) -> candle_core::Result<(Vec<F>, Vec<F>)> {
         let t_steps = self.time_steps;
         let n = saved.len() / t_steps;
+        if saved.len() != t_steps * n || grad_out.len() != saved.len() {
+            candle_core::bail!(
+                "fused-lif: {} saved values, {} gradients for {t_steps} steps",
+                saved.len(),
+                grad_out.len()
+            );
+        }
         let p = self.params(raw)?;
         if n == 0 {
             return Ok((Vec::new(), vec![F::ZERO; 3]));
         }
         let train = !matches!(self.mix, SpikeMix::Eval);
         let kind = surrogate_of::<SIG>();
-        let mut grad_in = vec![F::ZERO; saved.len()];
-        let g_chunks = chunk_rows(&mut grad_in, n);
+        let mut grad_in = Uninit::new(saved.len());
+        let g_chunks = chunk_rows(grad_in.pieces(), n);
         // Per chunk: (Σ g·dH/dα, Σ g_λ, Σ g_θ), accumulated in f64.
         let partial: Vec<[f64; 3]> = g_chunks
             .into_par_iter()
             .enumerate()
-            .map(|(k, mut g_rows)| {
+            .map(|(k, g_rows)| {
+                let mut g_rows: Vec<&mut [F]> = g_rows.into_iter().map(Uninit::zeroed).collect();
                 let j0 = k * CHUNK;
                 let len = g_rows[0].len();
                 let row = |t: usize| &saved[t * n + j0..t * n + j0 + len];
@@ -436,6 +456,9 @@ impl FusedLifConfig {
                 totals
             })
             .collect();
+        // SAFETY: saved.len() is T·n (n = saved.len() / T, and the forward that wrote it checked
+        // the split), so the row pieces cover grad_in, and every task zeroed its pieces.
+        let grad_in = unsafe { grad_in.assume_init() };
         let [mut g_width, mut g_leak, mut g_thresh] = [0f64; 3];
         for [w, l, th] in partial {
             g_width += w;
