@@ -207,3 +207,52 @@ fn fused_bn_skips_the_input_gradient_when_nothing_needs_it() {
     assert_eq!(dgamma_plain, dgamma_var);
     assert_eq!(dbeta_plain, dbeta_var);
 }
+
+/// Eval mode on the CPU kernel gives the op-by-op path's values bit for bit (same statistics,
+/// same element-wise operations in the same order), for both variants and element types.
+#[test]
+fn fused_bn_eval_is_bit_identical_to_op_by_op() {
+    let dev = Device::Cpu;
+    for dtype in [DType::F32, DType::F64] {
+        for (dims, bntt) in SHAPES.into_iter().flat_map(|d| [(d, false), (d, true)]) {
+            let (t, b, c, h, w) = dims;
+            let groups = if bntt { t } else { 1 };
+            let pshape: Vec<usize> = if bntt { vec![t, c] } else { vec![c] };
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let mut var = |lo: f64, hi: f64, shape: &[usize]| {
+                let n = shape.iter().product();
+                let v = Tensor::from_vec(random(&mut rng, n, lo, hi), shape, &dev).unwrap();
+                Var::from_tensor(&v.to_dtype(dtype).unwrap()).unwrap()
+            };
+            let (gamma, beta) = (var(0.5, 1.5, &pshape), var(-0.5, 0.5, &pshape));
+            let (rmean, rvar) = (var(-0.2, 0.2, &pshape), var(0.5, 2.0, &pshape));
+            let x = var(1.0, 4.0, &[t * b, c, h, w]);
+            let mut bn = BatchNorm::new(gamma, beta, rmean, rvar, groups);
+            let y_fused = bn.forward(x.as_tensor(), false).unwrap();
+            bn.set_fused(false);
+            let y_plain = bn.forward(x.as_tensor(), false).unwrap();
+            let bits = |y: &Tensor| -> Vec<u64> {
+                let y = y.flatten_all().unwrap();
+                match dtype {
+                    DType::F32 => y
+                        .to_vec1::<f32>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| u64::from(v.to_bits()))
+                        .collect(),
+                    _ => y
+                        .to_vec1::<f64>()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect(),
+                }
+            };
+            assert_eq!(
+                bits(&y_fused),
+                bits(&y_plain),
+                "{dims:?} bntt {bntt} {dtype:?}"
+            );
+        }
+    }
+}

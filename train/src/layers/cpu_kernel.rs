@@ -20,6 +20,7 @@ pub(crate) trait Real:
     const ONE: Self;
     const HALF: Self;
     fn exp_(self) -> Self;
+    fn sqrt_(self) -> Self;
     fn to_f64_(self) -> f64;
     fn storage(v: Vec<Self>) -> CpuStorage;
 }
@@ -32,6 +33,9 @@ macro_rules! impl_real {
             const HALF: Self = 0.5;
             fn exp_(self) -> Self {
                 self.exp()
+            }
+            fn sqrt_(self) -> Self {
+                self.sqrt()
             }
             fn to_f64_(self) -> f64 {
                 f64::from(self)

@@ -382,3 +382,77 @@ pub fn batch_norm_train(
     let out = stats.lock().expect("fused-bn state poisoned").clone();
     Ok((y, out))
 }
+
+/// Evaluation-mode BatchNorm on the CPU with fixed statistics, in one parallel pass and without
+/// a graph node: y = ((x − μ)·σ̂⁻¹)·γ + β with σ̂⁻¹ = 1/√(σ² + ε), each step in the element type
+/// exactly as the op-by-op path computes it (the same values, bit for bit). Why: the op-by-op
+/// path is four full-size broadcast ops on the calling thread, the serial tail of every
+/// evaluation batch. `mean`, `var`, `gamma` and `beta` hold G·C values in (g, c) order.
+pub fn batch_norm_eval(
+    x: &Tensor,
+    (mean, var): (&Tensor, &Tensor),
+    (gamma, beta): (&Tensor, &Tensor),
+    groups: usize,
+    eps: f64,
+) -> candle_core::Result<Tensor> {
+    fn typed<F: Real>(
+        x: &Tensor,
+        [mean, var, gamma, beta]: [&Tensor; 4],
+        groups: usize,
+        eps: f64,
+    ) -> candle_core::Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let values = |t: &Tensor| -> candle_core::Result<Vec<F>> {
+            let v = t
+                .detach()
+                .flatten_all()?
+                .to_dtype(x.dtype())?
+                .to_vec1::<F>()?;
+            if v.len() != groups * c {
+                candle_core::bail!("fused-bn eval: {} values, expected {groups}·{c}", v.len());
+            }
+            Ok(v)
+        };
+        let (mean, var, gamma, beta) = (values(mean)?, values(var)?, values(gamma)?, values(beta)?);
+        if groups == 0 || n % groups != 0 {
+            candle_core::bail!("fused-bn eval: {n} samples do not split into {groups} groups");
+        }
+        let eps = F::from_f64(eps);
+        let inv_std: Vec<F> = var
+            .iter()
+            .map(|&v| F::ONE / (v * F::ONE + eps).sqrt_())
+            .collect();
+        let (sample_len, per_group) = (c * h * w, n / groups);
+        let y = with_tensor_slice::<F, _>(x, |xs| {
+            let mut y = Uninit::new(xs.len());
+            if sample_len > 0 {
+                y.pieces()
+                    .par_chunks_mut(sample_len)
+                    .zip(xs.par_chunks(sample_len))
+                    .enumerate()
+                    .for_each(|(s, (ys, xs))| {
+                        let ys = Uninit::zeroed(ys);
+                        let g = s / per_group;
+                        for (ch, (yc, xc)) in ys.chunks_mut(h * w).zip(xs.chunks(h * w)).enumerate()
+                        {
+                            let k = g * c + ch;
+                            let (m, is, ga, be) = (mean[k], inv_std[k], gamma[k], beta[k]);
+                            for (o, &v) in yc.iter_mut().zip(xc) {
+                                *o = (v - m) * is * ga + be;
+                            }
+                        }
+                    });
+            }
+            // SAFETY: y and x have the same length, so the zipped per-sample chunks cover y
+            // (none when it is empty), and every task zeroed its chunk.
+            Ok(unsafe { y.assume_init() })
+        })?;
+        Tensor::from_vec(y, x.shape(), x.device())
+    }
+    let args = [mean, var, gamma, beta];
+    match x.dtype() {
+        candle_core::DType::F32 => typed::<f32>(x, args, groups, eps),
+        candle_core::DType::F64 => typed::<f64>(x, args, groups, eps),
+        dt => candle_core::bail!("fused-bn eval: unsupported dtype {dt:?}"),
+    }
+}

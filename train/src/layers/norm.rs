@@ -10,7 +10,7 @@
 use candle_core::{Tensor, Var, D};
 
 use crate::error::Result;
-use crate::layers::fused_bn::batch_norm_train;
+use crate::layers::fused_bn::{batch_norm_eval, batch_norm_train};
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// BN momentum (PyTorch default).
@@ -127,6 +127,15 @@ impl BatchNorm {
             let var = Tensor::new(stats.var.as_slice(), dev)?.to_dtype(x.dtype())?;
             self.update_running(&mean, &var, stats.count)?;
             return Ok(y);
+        }
+        if !train && self.fused && x.device().is_cpu() {
+            return Ok(batch_norm_eval(
+                x,
+                (self.running_mean.as_tensor(), self.running_var.as_tensor()),
+                (self.weight.as_tensor(), self.bias.as_tensor()),
+                g,
+                BN_EPS,
+            )?);
         }
         let xg = x.reshape((g, n / g, c, h * w))?;
         let pshape = (g, 1, c, 1);
