@@ -44,7 +44,7 @@ fi
 # is timed both as installed and with the same malloc setting, so neither side gets an edge from it.
 for malloc in default heap-only; do
   tunables="${GLIBC_TUNABLES:-}"
-  [ "$malloc" = heap-only ] && tunables="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+  [ "$malloc" = heap-only ] && tunables="glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736:glibc.malloc.arena_max=1"
   echo "--- pytorch (scripts/bench_train_torch.py), threads=$threads, malloc $malloc"
   GLIBC_TUNABLES="$tunables" OMP_NUM_THREADS="$threads" taskset -c 0-$((threads - 1)) \
     /usr/bin/time -v -o "$timelog" python scripts/bench_train_torch.py --threads "$threads" "${args[@]}" | sed -n 1p
