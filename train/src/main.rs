@@ -142,12 +142,11 @@ struct ExportArgs {
 fn main() -> ExitCode {
     // Step-sized tensors (30–200 MB at full size) are reused from the heap, not re-mapped.
     dvs_frames::allocator::retain_all_buffers();
-    // One set of compute threads (asgl_train::device::in_compute_pool): candle's own element-wise
-    // pool would add a worker per core that spins between ops beside the rayon workers. Set
-    // before any thread starts; an explicit CANDLE_NUM_THREADS is kept.
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
+    // candle's element-wise pool keeps its default size, that of the compute pool
+    // (asgl_train::device::in_compute_pool; RAYON_NUM_THREADS or the cores): its workers spin
+    // briefly and then park, and they run the backward pass's gradient sums, which are serial
+    // otherwise. Pinning it to the calling thread (CANDLE_NUM_THREADS=1, as before) made a
+    // one-epoch small-net fit 8 % slower and the wide one 16 % (docs/bench-train.md).
     let (cli, matches) = settings::parse::<Cli>();
     cli::init_logging("info");
     cli::finish("asgl-train", run(cli, &matches))
