@@ -29,7 +29,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice as with_slice, Uninit};
-use crate::layers::gemm::{gemm_into, MatRef};
+use crate::layers::gemm::{gemm_into, gemm_write, MatRef};
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// Fills one row (c, i, j) of the column matrix: for every sample n and output position
@@ -149,12 +149,11 @@ fn conv_slices<F: WithDType>(
         .try_for_each_init(
             || (Vec::new(), Vec::new()),
             |(col, prod), (out_c, x_c)| {
-                let out_c = Uninit::zeroed(out_c);
                 let nc = x_c.len() / sample;
                 im2col_into(col, x_c, (nc, c, h, w), k, p);
                 let col_mat = MatRef::row_major(col, ck2, nc * hw)?;
                 if nc == 1 {
-                    return gemm_into(out_c, w_mat, col_mat, false);
+                    return gemm_write(out_c, w_mat, col_mat).map(|_| ());
                 }
                 // [O, n_c·Ho·Wo] → rows of [n_c, O, Ho·Wo]
                 prod.resize(o * nc * hw, F::zero());
@@ -163,13 +162,19 @@ fn conv_slices<F: WithDType>(
                     for oi in 0..o {
                         let src = (oi * nc + s) * hw;
                         let dst = (s * o + oi) * hw;
-                        out_c[dst..dst + hw].copy_from_slice(&prod[src..src + hw]);
+                        Uninit::write(
+                            &mut out_c[dst..dst + hw],
+                            prod[src..src + hw].iter().copied(),
+                        );
                     }
                 }
                 Ok(())
             },
         )?;
-    // SAFETY: the chunks cover the whole output, and every task zeroed its chunk.
+    // SAFETY: the chunks cover the whole output (x holds n whole samples, checked above), and
+    // every task wrote its chunk: the product of a one-sample chunk overwrites all of it, the
+    // rows (s < n_c, oi < O) of a larger one cover its n_c · O · Ho·Wo elements. A task that
+    // failed returned the error, so the output is then dropped without being read.
     Ok(unsafe { out.assume_init() })
 }
 

@@ -74,11 +74,13 @@ pub(crate) fn with_tensor_slice<F: WithDType, R>(
 }
 
 /// A kernel's output, allocated without initialising it and filled piece by piece by the
-/// kernel's parallel tasks, each zeroing its own pieces ([`Uninit::zeroed`]) just before it
-/// writes them. Why: `vec![0; n]` zero-fills the whole output on the calling thread before the
-/// tasks start — at two cores a serial memset of every activation and gradient, 6 % of a small
-/// net's training time — while a piece zeroed by its own task is in that core's cache when the
-/// task overwrites it.
+/// kernel's parallel tasks: each writes every element of its pieces exactly once
+/// ([`Uninit::write`], or `MaybeUninit::new` stores in a loop that covers the piece), and zeroes
+/// first only the pieces it does not overwrite completely. Why: `vec![0; n]`
+/// zero-fills the whole output on the calling thread before the tasks start — at two cores a
+/// serial memset of every activation and gradient, 6 % of a small net's training time — and even
+/// a zero-fill inside the tasks is one more pass over every output (4–5 % of the small net's
+/// step, measured by skipping it).
 pub(crate) struct Uninit<F> {
     buf: Vec<std::mem::MaybeUninit<F>>,
 }
@@ -97,19 +99,32 @@ impl<F: WithDType> Uninit<F> {
         &mut self.buf
     }
 
-    /// Zeroes one piece and returns it as initialised elements.
-    pub fn zeroed(piece: &mut [std::mem::MaybeUninit<F>]) -> &mut [F] {
-        piece.fill(std::mem::MaybeUninit::new(F::zero()));
-        // SAFETY: every element of `piece` was written just above, and MaybeUninit<F> has F's
-        // layout.
+    /// Writes `values` into `piece`, one per element, and returns it as initialised elements.
+    ///
+    /// # Panics
+    /// If `values` does not yield exactly `piece.len()` elements: a kernel bug (the lengths come
+    /// from checked shapes, never from input bytes).
+    pub fn write<I>(piece: &mut [std::mem::MaybeUninit<F>], values: I) -> &mut [F]
+    where
+        I: IntoIterator<Item = F>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let values = values.into_iter();
+        assert_eq!(values.len(), piece.len(), "CPU kernel: output piece length");
+        for (slot, v) in piece.iter_mut().zip(values) {
+            *slot = std::mem::MaybeUninit::new(v);
+        }
+        // SAFETY: the iterator yielded exactly piece.len() values (checked above) and the loop
+        // wrote one into every element; MaybeUninit<F> has F's layout.
         unsafe { &mut *(piece as *mut [std::mem::MaybeUninit<F>] as *mut [F]) }
     }
 
     /// The filled output.
     ///
     /// # Safety
-    /// Every element must have been initialised, e.g. by passing each piece of a split of
-    /// [`Uninit::pieces`] that covers all of it through [`Uninit::zeroed`].
+    /// Every element must have been initialised: each piece of a split of [`Uninit::pieces`]
+    /// that covers all of it passed through [`Uninit::write`], or every element stored by the
+    /// kernel's loops.
     pub unsafe fn assume_init(self) -> Vec<F> {
         let mut buf = std::mem::ManuallyDrop::new(self.buf);
         let (ptr, len, cap) = (buf.as_mut_ptr(), buf.len(), buf.capacity());

@@ -136,19 +136,19 @@ fn forward<F: Real>(
         .zip(x.par_chunks(sample_len))
         .enumerate()
         .for_each(|(s, (ys, xs))| {
-            let ys = Uninit::zeroed(ys);
             let g = s / geo.samples_per_group;
             for c in 0..geo.channels {
                 let k = g * geo.channels + c;
                 let (m, is, ga, be) = (mean_f[k], inv_std_f[k], gamma[k], beta[k]);
                 let r = c * geo.inner..(c + 1) * geo.inner;
-                for (o, &v) in ys[r.clone()].iter_mut().zip(&xs[r]) {
-                    *o = (v - m) * is * ga + be;
-                }
+                Uninit::write(
+                    &mut ys[r.clone()],
+                    xs[r].iter().map(|&v| (v - m) * is * ga + be),
+                );
             }
         });
     let (mean, var) = stats.into_iter().unzip();
-    // SAFETY: the per-sample chunks cover y, and every task zeroed its chunk.
+    // SAFETY: the per-sample chunks cover y, and every task wrote its chunk, channel by channel.
     (unsafe { y.assume_init() }, mean, var)
 }
 
@@ -225,19 +225,21 @@ fn backward<F: Real>(
         .zip(x.par_chunks(sample_len).zip(dy.par_chunks(sample_len)))
         .enumerate()
         .for_each(|(s, (dxs, (xs, dys)))| {
-            let dxs = Uninit::zeroed(dxs);
             let g = s / geo.samples_per_group;
             for c in 0..geo.channels {
                 let k = g * geo.channels + c;
                 let (a, b, d) = coef[k];
                 let (m, is) = (mean_f[k], inv_std_f[k]);
                 let r = c * geo.inner..(c + 1) * geo.inner;
-                for ((o, &xv), &dv) in dxs[r.clone()].iter_mut().zip(&xs[r.clone()]).zip(&dys[r]) {
-                    *o = a * (dv - b - (xv - m) * is * d);
-                }
+                let values = xs[r.clone()]
+                    .iter()
+                    .zip(&dys[r.clone()])
+                    .map(|(&xv, &dv)| a * (dv - b - (xv - m) * is * d));
+                Uninit::write(&mut dxs[r], values);
             }
         });
-    // SAFETY: the per-sample chunks cover dx, and every task zeroed its chunk.
+    // SAFETY: the per-sample chunks cover dx, and every task wrote its chunk, channel by
+    // channel.
     (Some(unsafe { dx.assume_init() }), d_gamma, d_beta)
 }
 
@@ -431,20 +433,17 @@ pub fn batch_norm_eval(
                     .zip(xs.par_chunks(sample_len))
                     .enumerate()
                     .for_each(|(s, (ys, xs))| {
-                        let ys = Uninit::zeroed(ys);
                         let g = s / per_group;
                         for (ch, (yc, xc)) in ys.chunks_mut(h * w).zip(xs.chunks(h * w)).enumerate()
                         {
                             let k = g * c + ch;
                             let (m, is, ga, be) = (mean[k], inv_std[k], gamma[k], beta[k]);
-                            for (o, &v) in yc.iter_mut().zip(xc) {
-                                *o = (v - m) * is * ga + be;
-                            }
+                            Uninit::write(yc, xc.iter().map(|&v| (v - m) * is * ga + be));
                         }
                     });
             }
             // SAFETY: y and x have the same length, so the zipped per-sample chunks cover y
-            // (none when it is empty), and every task zeroed its chunk.
+            // (none when it is empty), and every task wrote its chunk, channel by channel.
             Ok(unsafe { y.assume_init() })
         })?;
         Tensor::from_vec(y, x.shape(), x.device())

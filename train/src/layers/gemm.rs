@@ -70,20 +70,52 @@ pub(crate) fn gemm_into<F: WithDType>(
     b: MatRef<'_, F>,
     accumulate: bool,
 ) -> candle_core::Result<()> {
+    // SAFETY: dst is initialised, so reading it (when accumulating) is sound.
+    unsafe { gemm_ptr(dst.as_mut_ptr(), dst.len(), a, b, accumulate) }
+}
+
+/// `dst = a · b` into an uninitialised row-major `a.rows × b.cols` matrix (a kernel's output
+/// piece, see [`crate::layers::cpu_kernel::Uninit`]), returned initialised: the product
+/// overwrites every element without reading it first.
+pub(crate) fn gemm_write<'d, F: WithDType>(
+    dst: &'d mut [std::mem::MaybeUninit<F>],
+    a: MatRef<'_, F>,
+    b: MatRef<'_, F>,
+) -> candle_core::Result<&'d mut [F]> {
+    // SAFETY: without `accumulate` neither gemm_ptr nor the gemm crate reads dst (the crate
+    // sets α = 0 when read_dst is false and stores the first depth block without loading).
+    unsafe { gemm_ptr(dst.as_mut_ptr().cast::<F>(), dst.len(), a, b, false)? };
+    // SAFETY: gemm_ptr returned Ok, so it wrote all dst.len() = m × n elements;
+    // MaybeUninit<F> has F's layout.
+    Ok(unsafe { &mut *(dst as *mut [std::mem::MaybeUninit<F>] as *mut [F]) })
+}
+
+/// The product behind [`gemm_into`] and [`gemm_write`]: on Ok every one of the `len` elements
+/// at `dst` has been written.
+///
+/// # Safety
+/// `dst` must be valid for writes of `len` elements, not overlap `a` or `b`, and be initialised
+/// when `accumulate` is set.
+unsafe fn gemm_ptr<F: WithDType>(
+    dst: *mut F,
+    len: usize,
+    a: MatRef<'_, F>,
+    b: MatRef<'_, F>,
+    accumulate: bool,
+) -> candle_core::Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    if b.rows != k || dst.len() != m * n {
-        candle_core::bail!(
-            "gemm: [{m}, {k}] · [{}, {n}] into {} elements",
-            b.rows,
-            dst.len()
-        );
+    if b.rows != k || len != m * n {
+        candle_core::bail!("gemm: [{m}, {k}] · [{}, {n}] into {len} elements", b.rows);
     }
     if m == 0 || n == 0 {
         return Ok(());
     }
     if k == 0 {
         if !accumulate {
-            dst.fill(F::zero());
+            for i in 0..len {
+                // SAFETY: i < len, and dst is valid for len writes (the caller's contract).
+                unsafe { dst.add(i).write(F::zero()) };
+            }
         }
         return Ok(());
     }
@@ -98,14 +130,15 @@ pub(crate) fn gemm_into<F: WithDType>(
         stride(n)?,
     );
     // SAFETY: every view was checked to lie inside its slice (MatRef::new), dst holds exactly
-    // m × n elements with row stride n, the slices do not overlap (dst is borrowed mutably), and
-    // Parallelism::None keeps the call on this thread.
+    // m × n elements with row stride n and does not overlap the views (the caller's contract),
+    // it is read only when `accumulate` (and then initialised), and Parallelism::None keeps the
+    // call on this thread.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             d_rs,
             accumulate,
@@ -169,6 +202,24 @@ mod tests {
         for (x, y) in got.iter().zip(&want) {
             assert!((x - 2.0 * y).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn writing_into_uninitialised_memory_equals_the_product() {
+        let (m, k, n) = (6, 9, 17);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.91).cos()).collect();
+        let (a, b) = (
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&b, k, n).unwrap(),
+        );
+        let mut want = vec![f32::NAN; m * n];
+        gemm_into(&mut want, a, b, false).unwrap();
+        let mut buf = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n];
+        let got = gemm_write(&mut buf, a, b).unwrap();
+        assert_eq!(got, &want[..]);
+        let mut short = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n - 1];
+        assert!(gemm_write(&mut short, a, b).is_err());
     }
 
     #[test]

@@ -48,7 +48,6 @@ impl AvgPool {
             .par_chunks_mut(ho * wo)
             .zip(x.par_chunks(h * w))
             .for_each(|(o, src)| {
-                let o = Uninit::zeroed(o);
                 for oy in 0..ho {
                     for ox in 0..wo {
                         let mut sum = F::zero();
@@ -58,12 +57,12 @@ impl AvgPool {
                                 sum += v;
                             }
                         }
-                        o[oy * wo + ox] = sum * scale;
+                        o[oy * wo + ox] = std::mem::MaybeUninit::new(sum * scale);
                     }
                 }
             });
         // SAFETY: x holds exactly one plane per output plane (checked above), so the zipped
-        // chunks cover the output, and every task zeroed its plane.
+        // chunks cover the output, and every task stored each (oy, ox) of its ho × wo plane.
         Ok(unsafe { out.assume_init() })
     }
 
@@ -77,23 +76,29 @@ impl AvgPool {
                 g.len()
             );
         }
+        let covered = ho * k == h && wo * k == w;
         let mut dx = Uninit::new(planes * h * w);
         dx.pieces()
             .par_chunks_mut(h * w)
             .zip(g.par_chunks(ho * wo))
             .for_each(|(d, gp)| {
-                let d = Uninit::zeroed(d);
+                // The windows cover the plane unless h or w is not a multiple of k: only then
+                // do the leftover rows and columns need zeros.
+                if !covered {
+                    d.fill(std::mem::MaybeUninit::new(F::zero()));
+                }
                 for oy in 0..ho {
                     for m in 0..k {
                         let row = &mut d[(oy * k + m) * w..][..wo * k];
                         for (ox, win) in row.chunks_exact_mut(k).enumerate() {
-                            win.fill(gp[oy * wo + ox] * scale);
+                            win.fill(std::mem::MaybeUninit::new(gp[oy * wo + ox] * scale));
                         }
                     }
                 }
             });
         // SAFETY: g holds exactly one plane per input plane (checked above), so the zipped
-        // chunks cover dx, and every task zeroed its plane.
+        // chunks cover dx; in each plane the windows (oy < ho, m < k, ox < wo) store every
+        // element when `covered`, and the plane was zeroed first otherwise.
         Ok(unsafe { dx.assume_init() })
     }
 }
@@ -148,7 +153,12 @@ mod tests {
 
     #[test]
     fn forward_and_gradient_match_candle() {
-        for (n, c, h, w, k) in [(2, 3, 8, 6, 2), (1, 2, 9, 9, 3), (3, 1, 4, 4, 4)] {
+        for (n, c, h, w, k) in [
+            (2, 3, 8, 6, 2),
+            (1, 2, 9, 9, 3),
+            (3, 1, 4, 4, 4),
+            (2, 2, 7, 5, 2),
+        ] {
             let len = n * c * h * w;
             let v: Vec<f64> = (0..len)
                 .map(|i| ((i * 37 % 101) as f64 - 50.0) / 7.0)
@@ -167,14 +177,18 @@ mod tests {
             if h % k == 0 && w % k == 0 {
                 assert_eq!(da, db, "gradient ({n}, {c}, {h}, {w}), k = {k}");
             } else {
-                // Inside the whole windows the same; the rest is 0 here (exact), not candle's spread.
-                for (i, (x, y)) in da.iter().zip(&db).enumerate() {
-                    let (yy, xx) = ((i / w) % h, i % w);
-                    if yy < h / k * k && xx < w / k * k {
-                        assert_eq!(x, y, "gradient at {i}");
+                // candle's backward (a nearest upsample) spreads the gradient over the leftover
+                // rows and columns too; the exact one is r/k² inside the whole windows, 0 outside.
+                let (ho, wo) = (h / k, w / k);
+                let rv = values(&r);
+                for (i, x) in da.iter().enumerate() {
+                    let (plane, yy, xx) = (i / (h * w), (i / w) % h, i % w);
+                    let want = if yy < ho * k && xx < wo * k {
+                        rv[(plane * ho + yy / k) * wo + xx / k] / (k * k) as f64
                     } else {
-                        assert_eq!(*x, 0.0, "gradient at {i}");
-                    }
+                        0.0
+                    };
+                    assert_eq!(*x, want, "gradient at {i} of ({n}, {c}, {h}, {w}), k = {k}");
                 }
             }
         }

@@ -299,9 +299,8 @@ impl FusedLifConfig {
             .zip(u_chunks.into_par_iter())
             .enumerate()
             .map(|(k, (out_rows, u_rows))| {
-                let mut out_rows: Vec<&mut [F]> =
-                    out_rows.into_iter().map(Uninit::zeroed).collect();
-                let mut u_rows: Vec<&mut [F]> = u_rows.into_iter().map(Uninit::zeroed).collect();
+                let mut out_rows = out_rows;
+                let mut u_rows = u_rows;
                 let j0 = k * CHUNK;
                 let len = out_rows[0].len();
                 let mut v = vec![F::ZERO; len];
@@ -309,30 +308,25 @@ impl FusedLifConfig {
                 let mut sum = 0f64;
                 for t in 0..t_steps {
                     let inp = &input[t * n + j0..t * n + j0 + len];
-                    let u_row = &mut u_rows[t][..len];
                     // u_t = λ·v_{t−1} + I_t, u_0 = I_0.
-                    if t == 0 {
-                        u_row.copy_from_slice(inp);
+                    let u_row = if t == 0 {
+                        Uninit::write(&mut u_rows[t][..len], inp.iter().copied())
                     } else {
-                        for ((u, &i), &v) in u_row.iter_mut().zip(inp).zip(&v) {
-                            *u = v * p.leak + i;
-                        }
-                    }
+                        let u = inp.iter().zip(&v).map(|(&i, &v)| v * p.leak + i);
+                        Uninit::write(&mut u_rows[t][..len], u)
+                    };
                     spike_row::<F, SIG>(RowMix::of(&self.mix, t * n + j0, len), u_row, &p, &mut s);
-                    let o_row = &mut out_rows[t][..len];
-                    for (((v, o), &u), &s) in
-                        v.iter_mut().zip(o_row.iter_mut()).zip(&*u_row).zip(&s)
-                    {
+                    for ((v, &u), &s) in v.iter_mut().zip(&*u_row).zip(&s) {
                         *v = u - u * s;
-                        *o = s * p.thresh;
                     }
+                    Uninit::write(&mut out_rows[t][..len], s.iter().map(|&s| s * p.thresh));
                     sum += sum_f64(&s);
                 }
                 sum
             })
             .collect();
         // SAFETY: input.len() is T·n (checked by the caller), so the row pieces cover both
-        // buffers, and every task zeroed its pieces.
+        // buffers, and every task wrote all of its pieces (u and out rows of every step).
         let (out, saved) = unsafe { (out.assume_init(), saved.assume_init()) };
         Ok((out, saved, sums.iter().sum()))
     }
@@ -378,7 +372,7 @@ impl FusedLifConfig {
             .into_par_iter()
             .enumerate()
             .map(|(k, g_rows)| {
-                let mut g_rows: Vec<&mut [F]> = g_rows.into_iter().map(Uninit::zeroed).collect();
+                let mut g_rows = g_rows;
                 let j0 = k * CHUNK;
                 let len = g_rows[0].len();
                 let row = |t: usize| &saved[t * n + j0..t * n + j0 + len];
@@ -434,7 +428,7 @@ impl FusedLifConfig {
                         };
                         let g_x = g_s * hx;
                         let g_u = g_v * (F::ONE - s) + g_x;
-                        g_row[j] = g_u;
+                        g_row[j] = std::mem::MaybeUninit::new(g_u);
                         g_next[j] = g_u;
                         t_width[j] = g_s * ha;
                         t_thresh[j] = go_row[j] * s - g_x;
@@ -457,7 +451,8 @@ impl FusedLifConfig {
             })
             .collect();
         // SAFETY: saved.len() is T·n (n = saved.len() / T, and the forward that wrote it checked
-        // the split), so the row pieces cover grad_in, and every task zeroed its pieces.
+        // the split), so the row pieces cover grad_in, and every task stored each element
+        // (j < len) of its row of every step.
         let grad_in = unsafe { grad_in.assume_init() };
         let [mut g_width, mut g_leak, mut g_thresh] = [0f64; 3];
         for [w, l, th] in partial {
