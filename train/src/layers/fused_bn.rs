@@ -42,7 +42,7 @@ pub struct BnBatchStats {
 
 /// Geometry of one application: x is [n_total, channels, inner].
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
+pub(crate) struct Geometry {
     groups: usize,
     samples_per_group: usize,
     channels: usize,
@@ -243,6 +243,9 @@ fn backward<F: Real>(
     (Some(unsafe { dx.assume_init() }), d_gamma, d_beta)
 }
 
+/// (dx when asked for, dγ, dβ) of one backward.
+pub(crate) type BnGrads<F> = (Option<Vec<F>>, Vec<F>, Vec<F>);
+
 /// The custom op: training-mode BatchNorm over `groups` statistic groups.
 pub struct FusedBatchNorm {
     groups: usize,
@@ -252,7 +255,13 @@ pub struct FusedBatchNorm {
 }
 
 impl FusedBatchNorm {
-    fn geometry(&self, shape: &Shape, params: usize) -> candle_core::Result<Geometry> {
+    /// The op for one forward over `groups` statistic groups; `stats` receives the batch
+    /// statistics.
+    pub(crate) fn new(groups: usize, eps: f64, stats: Arc<Mutex<BnBatchStats>>) -> Self {
+        FusedBatchNorm { groups, eps, stats }
+    }
+
+    pub(crate) fn geometry(&self, shape: &Shape, params: usize) -> candle_core::Result<Geometry> {
         let (n, c, h, w) = shape.dims4()?;
         let g = self.groups;
         if g == 0 || n % g != 0 || n == 0 || c * h * w == 0 {
@@ -269,15 +278,20 @@ impl FusedBatchNorm {
         })
     }
 
-    fn fwd_typed<F: Real>(
+    /// The forward on slices: y, with the batch statistics stored for the backward and the
+    /// caller.
+    pub(crate) fn forward_slices<F: Real>(
         &self,
         geo: Geometry,
         x: &[F],
         gamma: &[F],
         beta: &[F],
-    ) -> candle_core::Result<CpuStorage> {
-        if gamma.len() != beta.len() {
+    ) -> candle_core::Result<Vec<F>> {
+        if gamma.len() != beta.len() || gamma.len() != geo.groups * geo.channels {
             candle_core::bail!("fused-bn: γ has {} values, β {}", gamma.len(), beta.len());
+        }
+        if x.len() != geo.groups * geo.samples_per_group * geo.channels * geo.inner {
+            candle_core::bail!("fused-bn: {} inputs do not match {geo:?}", x.len());
         }
         let (y, mean, var) = forward(geo, self.eps, x, gamma, beta);
         *self.stats.lock().expect("fused-bn state poisoned") = BnBatchStats {
@@ -285,7 +299,29 @@ impl FusedBatchNorm {
             var,
             count: geo.count(),
         };
-        Ok(F::storage(y))
+        Ok(y)
+    }
+
+    /// The backward on slices: (dx when `need_dx`, dγ, dβ) from the input, γ and dy.
+    pub(crate) fn backward_slices<F: Real>(
+        &self,
+        geo: Geometry,
+        (x, gamma, dy): (&[F], &[F], &[F]),
+        need_dx: bool,
+    ) -> candle_core::Result<BnGrads<F>> {
+        let stats = self.stats.lock().expect("fused-bn state poisoned").clone();
+        if stats.mean.len() != geo.groups * geo.channels {
+            candle_core::bail!("fused-bn: backward before forward");
+        }
+        if x.len() != dy.len() || gamma.len() != geo.groups * geo.channels {
+            candle_core::bail!(
+                "fused-bn: {} inputs, {} gradients, {} γ values for {geo:?}",
+                x.len(),
+                dy.len(),
+                gamma.len()
+            );
+        }
+        Ok(backward(geo, self.eps, &stats, (x, gamma, dy), need_dx))
     }
 
     fn bwd_typed<F: Real>(
@@ -296,14 +332,10 @@ impl FusedBatchNorm {
         need_dx: bool,
     ) -> candle_core::Result<(Option<Tensor>, Tensor, Tensor)> {
         let geo = self.geometry(x.shape(), gamma.elem_count())?;
-        let stats = self.stats.lock().expect("fused-bn state poisoned").clone();
-        if stats.mean.len() != geo.groups * geo.channels {
-            candle_core::bail!("fused-bn: backward before forward");
-        }
         let (dx, dg, db) = with_tensor_slice::<F, _>(x, |xs| {
             with_tensor_slice::<F, _>(gamma, |gs| {
                 with_tensor_slice::<F, _>(grad_res, |dy| {
-                    Ok(backward(geo, self.eps, &stats, (xs, gs, dy), need_dx))
+                    self.backward_slices(geo, (xs, gs, dy), need_dx)
                 })
             })
         })?;
@@ -332,12 +364,12 @@ impl CustomOp3 for FusedBatchNorm {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let geo = self.geometry(l1.shape(), l2.shape().elem_count())?;
         let out = match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                self.fwd_typed::<f32>(geo, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)?
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                self.fwd_typed::<f64>(geo, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)?
-            }
+            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(
+                self.forward_slices::<f32>(geo, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)?,
+            ),
+            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(
+                self.forward_slices::<f64>(geo, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?)?,
+            ),
             _ => candle_core::bail!("fused-bn: input, γ and β must all be f32 or all f64"),
         };
         Ok((out, l1.shape().clone()))
@@ -373,11 +405,7 @@ pub fn batch_norm_train(
     eps: f64,
 ) -> candle_core::Result<(Tensor, BnBatchStats)> {
     let stats = Arc::new(Mutex::new(BnBatchStats::default()));
-    let op = FusedBatchNorm {
-        groups,
-        eps,
-        stats: stats.clone(),
-    };
+    let op = FusedBatchNorm::new(groups, eps, stats.clone());
     let y = x
         .contiguous()?
         .apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)?;

@@ -10,8 +10,10 @@
 use candle_core::{Tensor, Var, D};
 
 use crate::error::Result;
-use crate::layers::fused_bn::{batch_norm_eval, batch_norm_train};
+use crate::layers::fused_bn::{batch_norm_eval, batch_norm_train, BnBatchStats};
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
+use crate::neuron::bn_lif::bn_lif_train;
+use crate::neuron::fused_lif::FusedLif;
 
 /// BN momentum (PyTorch default).
 pub const BN_MOMENTUM: f64 = 0.1;
@@ -81,6 +83,34 @@ impl BatchNorm {
         self.fused = fused;
     }
 
+    /// Whether training mode on the CPU runs the fused op.
+    pub fn is_fused(&self) -> bool {
+        self.fused
+    }
+
+    /// Training-mode BN on the CPU followed by the LIF op `lif` (parameters `lif_params`) as one
+    /// graph node ([`crate::neuron::bn_lif`]); updates the running estimates like
+    /// [`BatchNorm::forward`].
+    pub(crate) fn train_with_lif(
+        &self,
+        x: &Tensor,
+        lif: FusedLif,
+        lif_params: &Tensor,
+    ) -> Result<Tensor> {
+        let (weight, bias) = (self.weight.as_tensor(), self.bias.as_tensor());
+        let (out, stats) = bn_lif_train(x, (weight, bias), self.groups, BN_EPS, lif, lif_params)?;
+        self.update_running_from(&stats, x)?;
+        Ok(out)
+    }
+
+    /// The running-estimate update from a fused forward's batch statistics.
+    fn update_running_from(&self, stats: &BnBatchStats, x: &Tensor) -> Result<()> {
+        let dev = x.device();
+        let mean = Tensor::new(stats.mean.as_slice(), dev)?.to_dtype(x.dtype())?;
+        let var = Tensor::new(stats.var.as_slice(), dev)?.to_dtype(x.dtype())?;
+        self.update_running(&mean, &var, stats.count)
+    }
+
     /// running ← (1 − momentum)·running + momentum·batch, with the batch variance scaled by
     /// count/(count − 1) (unbiased) as PyTorch does. `mean`/`var` hold one value per statistic.
     fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
@@ -122,10 +152,7 @@ impl BatchNorm {
         if train && self.fused && x.device().is_cpu() {
             let (y, stats) =
                 batch_norm_train(x, self.weight.as_tensor(), self.bias.as_tensor(), g, BN_EPS)?;
-            let dev = x.device();
-            let mean = Tensor::new(stats.mean.as_slice(), dev)?.to_dtype(x.dtype())?;
-            let var = Tensor::new(stats.var.as_slice(), dev)?.to_dtype(x.dtype())?;
-            self.update_running(&mean, &var, stats.count)?;
+            self.update_running_from(&stats, x)?;
             return Ok(y);
         }
         if !train && self.fused && x.device().is_cpu() {

@@ -74,6 +74,8 @@ pub struct Network {
     keep: Vec<usize>,
     device: Device,
     dtype: DType,
+    /// Run a training-mode BatchNorm followed by a LIF layer as one CPU node (default `true`).
+    fuse_bn_lif: bool,
 }
 
 impl Network {
@@ -169,6 +171,7 @@ impl Network {
             keep,
             device: device.clone(),
             dtype,
+            fuse_bn_lif: true,
         })
     }
 
@@ -222,6 +225,14 @@ impl Network {
         }
     }
 
+    /// Runs each training-mode BatchNorm that feeds a LIF layer together with it as one CPU
+    /// graph node ([`crate::neuron::bn_lif`]; `true`, the default, where both layers are fused)
+    /// or as two nodes (`false`). The same values and gradients either way; for tests and
+    /// benchmarks.
+    pub fn set_fused_bn_lif(&mut self, fused: bool) {
+        self.fuse_bn_lif = fused;
+    }
+
     /// Runs every BatchNorm layer's training forward/backward through the fused CPU op (`true`,
     /// the default) or op by op (`false`; what non-CPU devices always use). For tests and
     /// benchmarks.
@@ -260,10 +271,35 @@ impl Network {
         let mut a = x.reshape((t * b, c, h, w))?;
         // Outputs that a later residual add reads, by layer index.
         let mut kept: HashMap<usize, Tensor> = HashMap::new();
+        // Set when layer i − 1 (a BatchNorm) already ran layer i (its LIF) as one node.
+        let mut ran_with_previous = false;
         for (i, layer) in self.layers.iter().enumerate() {
+            if std::mem::take(&mut ran_with_previous) {
+                if self.keep.contains(&i) {
+                    kept.insert(i, a.clone());
+                }
+                continue;
+            }
             a = match layer {
                 Layer::Conv(conv) => conv.forward(&a)?,
-                Layer::Norm(bn) => bn.forward(&a, ctx.train)?,
+                Layer::Norm(bn) => {
+                    let next_lif = match self.layers.get(i + 1) {
+                        Some(Layer::Lif(lif)) if self.fuse_bn_lif && !self.keep.contains(&i) => {
+                            Some(lif)
+                        }
+                        _ => None,
+                    };
+                    match next_lif
+                        .map(|lif| lif.forward_after_bn(bn, &a, ctx))
+                        .transpose()?
+                    {
+                        Some(Some(out)) => {
+                            ran_with_previous = true;
+                            out
+                        }
+                        _ => bn.forward(&a, ctx.train)?,
+                    }
+                }
                 Layer::Lif(lif) => lif.forward(&a, ctx)?,
                 Layer::AvgPool(s) => crate::layers::pool::avg_pool(&a, *s)?,
                 Layer::Flatten => a.flatten_from(1)?,

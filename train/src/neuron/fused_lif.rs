@@ -487,6 +487,16 @@ impl FusedLif {
     }
 
     fn fwd_typed<F: Real>(&self, input: &[F], raw: &[F]) -> candle_core::Result<CpuStorage> {
+        Ok(F::storage(self.forward_slices(input, raw)?))
+    }
+
+    /// The forward on slices: the output θ·s over all steps; u is kept for the backward and Σ s
+    /// reported.
+    pub(crate) fn forward_slices<F: Real>(
+        &self,
+        input: &[F],
+        raw: &[F],
+    ) -> candle_core::Result<Vec<F>> {
         if self.cfg.time_steps == 0 || input.len() % self.cfg.time_steps != 0 {
             candle_core::bail!(
                 "fused-lif: {} elements do not split into {} steps",
@@ -506,7 +516,21 @@ impl FusedLif {
         let (out, saved, sum) = self.cfg.forward(input, raw)?;
         *self.saved_u.lock().expect("fused-lif state poisoned") = Some(F::storage(saved));
         *self.spike_sum.lock().expect("fused-lif state poisoned") = sum;
-        Ok(F::storage(out))
+        Ok(out)
+    }
+
+    /// The backward on slices: (dL/dI, dL/d[α, d, θ]) from dL/d(output) and the parameters.
+    pub(crate) fn backward_slices<F: Real>(
+        &self,
+        grad_out: &[F],
+        raw: &[F],
+    ) -> candle_core::Result<(Vec<F>, Vec<F>)> {
+        let guard = self.saved_u.lock().expect("fused-lif state poisoned");
+        let saved = match guard.as_ref() {
+            Some(s) => F::cpu_storage_as_slice(s)?,
+            None => candle_core::bail!("fused-lif: backward before forward"),
+        };
+        self.cfg.backward(saved, grad_out, raw)
     }
 
     fn bwd_typed<F: Real>(
@@ -515,13 +539,8 @@ impl FusedLif {
         params: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let guard = self.saved_u.lock().expect("fused-lif state poisoned");
-        let saved = match guard.as_ref() {
-            Some(s) => F::cpu_storage_as_slice(s)?,
-            None => candle_core::bail!("fused-lif: backward before forward"),
-        };
         let (g_in, g_p) = with_tensor_slice::<F, _>(grad_res, |go| {
-            with_tensor_slice::<F, _>(params, |raw| self.cfg.backward(saved, go, raw))
+            with_tensor_slice::<F, _>(params, |raw| self.backward_slices(go, raw))
         })?;
         let g_in = Tensor::from_vec(g_in, input.shape(), &Device::Cpu)?;
         let g_p = Tensor::from_vec(g_p, params.shape(), &Device::Cpu)?;

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{Tensor, Var};
 
 use crate::error::Result;
+use crate::layers::norm::BatchNorm;
 use crate::network::spec::NeuronSpec;
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
 use crate::neuron::fused_lif::{FusedLif, FusedLifConfig};
@@ -116,11 +117,7 @@ impl Lif {
 
     /// Runs the T-step recurrence on `input` ([T·B, ...]) and returns θ·s with the same shape.
     pub fn forward(&self, input: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
-        if let NeuronParam::Learnable(th) = &self.thresh {
-            // The reference clamps θ to ≥ 0 in place before each forward (outside autograd).
-            let clamped = th.as_tensor().detach().clamp(0.0, f64::INFINITY)?;
-            th.set(&clamped)?;
-        }
+        self.clamp_thresh()?;
         let out = if self.fused && input.device().is_cpu() {
             self.forward_fused(input, ctx)?
         } else {
@@ -130,6 +127,16 @@ impl Lif {
             rec.push((self.index, out.clone()));
         }
         Ok(out)
+    }
+
+    /// The reference clamps a learnable θ to ≥ 0 in place before each forward (outside
+    /// autograd).
+    fn clamp_thresh(&self) -> Result<()> {
+        if let NeuronParam::Learnable(th) = &self.thresh {
+            let clamped = th.as_tensor().detach().clamp(0.0, f64::INFINITY)?;
+            th.set(&clamped)?;
+        }
+        Ok(())
     }
 
     /// A scalar parameter as a [1] tensor of the input's dtype (a graph node when learnable).
@@ -143,6 +150,48 @@ impl Lif {
     /// The fused CPU path: one custom op over all T steps.
     fn forward_fused(&self, input: &Tensor, ctx: &mut ForwardCtx) -> Result<Tensor> {
         let input = input.contiguous()?;
+        let (op, params, spike_sum) = self.fused_op(&input, ctx)?;
+        let out = input.apply_op2(&params, op)?;
+        self.count_spikes(&spike_sum, input.elem_count(), ctx);
+        Ok(out)
+    }
+
+    /// Training-mode `bn` followed by this layer as one CPU graph node
+    /// ([`crate::neuron::bn_lif`]), when both run their fused CPU ops on `x`'s device in
+    /// training mode; `None` (nothing run, no noise drawn) otherwise. The same values and
+    /// gradients as `bn.forward` then [`Lif::forward`].
+    pub fn forward_after_bn(
+        &self,
+        bn: &BatchNorm,
+        x: &Tensor,
+        ctx: &mut ForwardCtx,
+    ) -> Result<Option<Tensor>> {
+        if !(ctx.train && self.fused && bn.is_fused() && x.device().is_cpu()) {
+            return Ok(None);
+        }
+        self.clamp_thresh()?;
+        let (op, params, spike_sum) = self.fused_op(x, ctx)?;
+        let out = bn.train_with_lif(x, op, &params)?;
+        self.count_spikes(&spike_sum, x.elem_count(), ctx);
+        if let Some(rec) = ctx.record.as_mut() {
+            rec.push((self.index, out.clone()));
+        }
+        Ok(Some(out))
+    }
+
+    /// Records Σ s of one fused forward over `n` elements.
+    fn count_spikes(&self, spike_sum: &Mutex<f64>, n: usize, ctx: &mut ForwardCtx) {
+        let sum = *spike_sum.lock().expect("fused-lif state poisoned");
+        ctx.spike_sums.push((self.index, sum, n));
+    }
+
+    /// The fused op for `input` (its noise mask drawn from `ctx`), its parameter tensor
+    /// [α, d, θ] and the cell that receives Σ s.
+    fn fused_op(
+        &self,
+        input: &Tensor,
+        ctx: &mut ForwardCtx,
+    ) -> Result<(FusedLif, Tensor, Arc<Mutex<f64>>)> {
         let n = input.elem_count();
         let mix = self.spike.fused_mix(n, ctx)?;
         let params = Tensor::cat(
@@ -153,8 +202,8 @@ impl Lif {
                     .tensor()
                     .reshape(1)?
                     .to_dtype(input.dtype())?,
-                Self::param_tensor(&self.decay, &input)?,
-                Self::param_tensor(&self.thresh, &input)?,
+                Self::param_tensor(&self.decay, input)?,
+                Self::param_tensor(&self.thresh, input)?,
             ],
             0,
         )?;
@@ -165,10 +214,7 @@ impl Lif {
             mix,
         };
         let spike_sum = Arc::new(Mutex::new(0f64));
-        let out = input.apply_op2(&params, FusedLif::new(cfg, spike_sum.clone()))?;
-        let sum = *spike_sum.lock().expect("fused-lif state poisoned");
-        ctx.spike_sums.push((self.index, sum, n));
-        Ok(out)
+        Ok((FusedLif::new(cfg, spike_sum.clone()), params, spike_sum))
     }
 
     /// The unfused path: the per-step tensor loop, differentiated by autograd (any device).

@@ -10,7 +10,9 @@
 //! - [`lif`]: the multi-step LIF layer u_t = λ·u_{t−1}(1 − s_{t−1}) + I_t, s_t = S(u_t − θ),
 //!   output θ·s_t (leak λ = sigmoid(d), threshold θ), as the per-step tensor loop any device runs;
 //! - [`fused_lif`]: the same recurrence as one CPU custom op with a hand-written BPTT backward
-//!   (where a CUDA kernel will sit next to it).
+//!   (where a CUDA kernel will sit next to it);
+//! - [`bn_lif`]: training-mode BatchNorm and the fused LIF as one CPU graph node.
+pub mod bn_lif;
 pub mod fused_lif;
 pub mod lif;
 pub mod spike;
