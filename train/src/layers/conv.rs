@@ -29,7 +29,7 @@ use rayon::prelude::*;
 
 use crate::error::Result;
 use crate::layers::cpu_kernel::{storage_slice, with_tensor_slice as with_slice, Uninit};
-use crate::layers::gemm::{gemm_into, gemm_write, MatRef};
+use crate::layers::gemm::{gemm_into, gemm_into_t, gemm_write, MatRef};
 use crate::network::vars::{ParamGroup, ParamInit, Vars};
 
 /// Fills one row (c, i, j) of the column matrix: for every sample n and output position
@@ -242,17 +242,23 @@ fn weight_grad_slices<F: WithDType>(
                     MatRef::row_major(&g_block, o, nc * hw)?
                 };
                 let col_t = MatRef::row_major(&col, ck2, nc * hw)?.t();
-                gemm_into(&mut acc, g_mat, col_t, true)?;
+                // Accumulated transposed, [C·k·k, O] (see gemm_into_t: packs only dL/dy).
+                gemm_into_t(&mut acc, g_mat, col_t, true)?;
             }
             Ok(acc)
         })
         .collect::<candle_core::Result<_>>()?;
     let mut parts = partials.into_iter();
-    let mut total = parts.next().unwrap_or_else(|| vec![F::zero(); o * ck2]);
+    let mut total_t = parts.next().unwrap_or_else(|| vec![F::zero(); o * ck2]);
     for part in parts {
-        for (t, v) in total.iter_mut().zip(part) {
+        for (t, v) in total_t.iter_mut().zip(part) {
             *t += v;
         }
+    }
+    // [C·k·k, O] → [O, C·k·k]
+    let mut total = Vec::with_capacity(o * ck2);
+    for oi in 0..o {
+        total.extend((0..ck2).map(|r| total_t[r * o + oi]));
     }
     Ok(total)
 }

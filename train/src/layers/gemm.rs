@@ -71,7 +71,23 @@ pub(crate) fn gemm_into<F: WithDType>(
     accumulate: bool,
 ) -> candle_core::Result<()> {
     // SAFETY: dst is initialised, so reading it (when accumulating) is sound.
-    unsafe { gemm_ptr(dst.as_mut_ptr(), dst.len(), a, b, accumulate) }
+    unsafe { gemm_ptr(dst.as_mut_ptr(), dst.len(), a, b, accumulate, false) }
+}
+
+/// `dstᵀ = (a · b)ᵀ` (or `+=` when `accumulate`): the product stored column-major, i.e. `dst`
+/// is the row-major `b.cols × a.rows` transpose. Why: the gemm crate packs the left operand of
+/// its column-major product unless that operand is column-major itself; with a row-major
+/// destination it swaps the operands, so the conv kernel gradient (a thin dL/dy times a wide
+/// column matrix) packed the whole column matrix, twice the time of its multiply. Stored
+/// transposed, only the thin operand is packed.
+pub(crate) fn gemm_into_t<F: WithDType>(
+    dst: &mut [F],
+    a: MatRef<'_, F>,
+    b: MatRef<'_, F>,
+    accumulate: bool,
+) -> candle_core::Result<()> {
+    // SAFETY: dst is initialised, so reading it (when accumulating) is sound.
+    unsafe { gemm_ptr(dst.as_mut_ptr(), dst.len(), a, b, accumulate, true) }
 }
 
 /// `dst = a · b` into an uninitialised row-major `a.rows × b.cols` matrix (a kernel's output
@@ -84,14 +100,15 @@ pub(crate) fn gemm_write<'d, F: WithDType>(
 ) -> candle_core::Result<&'d mut [F]> {
     // SAFETY: without `accumulate` neither gemm_ptr nor the gemm crate reads dst (the crate
     // sets α = 0 when read_dst is false and stores the first depth block without loading).
-    unsafe { gemm_ptr(dst.as_mut_ptr().cast::<F>(), dst.len(), a, b, false)? };
+    unsafe { gemm_ptr(dst.as_mut_ptr().cast::<F>(), dst.len(), a, b, false, false)? };
     // SAFETY: gemm_ptr returned Ok, so it wrote all dst.len() = m × n elements;
     // MaybeUninit<F> has F's layout.
     Ok(unsafe { &mut *(dst as *mut [std::mem::MaybeUninit<F>] as *mut [F]) })
 }
 
-/// The product behind [`gemm_into`] and [`gemm_write`]: on Ok every one of the `len` elements
-/// at `dst` has been written.
+/// The product behind [`gemm_into`], [`gemm_into_t`] and [`gemm_write`]: `dst` holds the
+/// `m × n` product row-major, or column-major when `col_major`; on Ok every one of its `len`
+/// elements has been written.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `len` elements, not overlap `a` or `b`, and be initialised
@@ -102,6 +119,7 @@ unsafe fn gemm_ptr<F: WithDType>(
     a: MatRef<'_, F>,
     b: MatRef<'_, F>,
     accumulate: bool,
+    col_major: bool,
 ) -> candle_core::Result<()> {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     if b.rows != k || len != m * n {
@@ -122,15 +140,15 @@ unsafe fn gemm_ptr<F: WithDType>(
     let stride = |s: usize| -> candle_core::Result<isize> {
         isize::try_from(s).map_err(|_| candle_core::Error::Msg("gemm: stride overflow".into()))
     };
-    let (a_rs, a_cs, b_rs, b_cs, d_rs) = (
-        stride(a.rs)?,
-        stride(a.cs)?,
-        stride(b.rs)?,
-        stride(b.cs)?,
-        stride(n)?,
-    );
+    let (a_rs, a_cs, b_rs, b_cs) = (stride(a.rs)?, stride(a.cs)?, stride(b.rs)?, stride(b.cs)?);
+    let (d_rs, d_cs) = if col_major {
+        (1, stride(m)?)
+    } else {
+        (stride(n)?, 1)
+    };
     // SAFETY: every view was checked to lie inside its slice (MatRef::new), dst holds exactly
-    // m × n elements with row stride n and does not overlap the views (the caller's contract),
+    // m × n elements (row stride n, or column stride m) and does not overlap the views (the
+    // caller's contract),
     // it is read only when `accumulate` (and then initialised), and Parallelism::None keeps the
     // call on this thread.
     unsafe {
@@ -139,7 +157,7 @@ unsafe fn gemm_ptr<F: WithDType>(
             n,
             k,
             dst,
-            1,
+            d_cs,
             d_rs,
             accumulate,
             a.data.as_ptr(),
@@ -220,6 +238,25 @@ mod tests {
         assert_eq!(got, &want[..]);
         let mut short = vec![std::mem::MaybeUninit::<f32>::uninit(); m * n - 1];
         assert!(gemm_write(&mut short, a, b).is_err());
+    }
+
+    #[test]
+    fn the_transposed_product_is_the_transpose() {
+        let (m, k, n) = (5, 33, 7);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.91).cos()).collect();
+        let want = naive(&a, &b, m, k, n);
+        let mut got_t = vec![1.0; m * n];
+        let (a, b) = (
+            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&b, k, n).unwrap(),
+        );
+        gemm_into_t(&mut got_t, a, b, true).unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                assert!((got_t[j * m + i] - 1.0 - want[i * n + j]).abs() < 1e-12);
+            }
+        }
     }
 
     #[test]
