@@ -646,7 +646,6 @@ mod tests {
         }
     }
 
-    /// Chunking (one sample per chunk) gives the same output and kernel gradient.
     #[test]
     fn im2col_equals_the_definition_same_padding_or_not() {
         // (N, C, H, W, k, p): "same" shapes (k = 2p + 1, the shifted-plane path) including maps
@@ -693,6 +692,7 @@ mod tests {
         }
     }
 
+    /// Chunking (one sample per chunk) gives the same output and kernel gradient.
     #[test]
     fn chunked_im2col_matches_single_chunk() {
         let (n, c, h, w, o, k, p) = (5, 3, 6, 5, 4, 3, 1);

@@ -23,12 +23,10 @@ pub(crate) trait Real:
     fn sqrt_(self) -> Self;
     fn to_f64_(self) -> f64;
     fn storage(v: Vec<Self>) -> CpuStorage;
-    /// `self` if `keep`, else +0, by masking the bits: no select for LLVM to turn into a branch.
-    fn keep_if(self, keep: bool) -> Self;
 }
 
 macro_rules! impl_real {
-    ($t:ty, $bits:ty, $variant:ident) => {
+    ($t:ty, $variant:ident) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -45,15 +43,11 @@ macro_rules! impl_real {
             fn storage(v: Vec<Self>) -> CpuStorage {
                 CpuStorage::$variant(v)
             }
-            #[inline(always)]
-            fn keep_if(self, keep: bool) -> Self {
-                <$t>::from_bits(self.to_bits() & (0 as $bits).wrapping_sub(<$bits>::from(keep)))
-            }
         }
     };
 }
-impl_real!(f32, u32, F32);
-impl_real!(f64, u64, F64);
+impl_real!(f32, F32);
+impl_real!(f64, F64);
 
 /// The contiguous slice of a CPU storage.
 pub(crate) fn storage_slice<'a, F: WithDType>(

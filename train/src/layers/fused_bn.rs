@@ -288,7 +288,13 @@ impl FusedBatchNorm {
         beta: &[F],
     ) -> candle_core::Result<Vec<F>> {
         if gamma.len() != beta.len() || gamma.len() != geo.groups * geo.channels {
-            candle_core::bail!("fused-bn: γ has {} values, β {}", gamma.len(), beta.len());
+            candle_core::bail!(
+                "fused-bn: γ has {} values, β {}, expected {}·{}",
+                gamma.len(),
+                beta.len(),
+                geo.groups,
+                geo.channels
+            );
         }
         if x.len() != geo.groups * geo.samples_per_group * geo.channels * geo.inner {
             candle_core::bail!("fused-bn: {} inputs do not match {geo:?}", x.len());

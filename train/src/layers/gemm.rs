@@ -148,9 +148,8 @@ unsafe fn gemm_ptr<F: WithDType>(
     };
     // SAFETY: every view was checked to lie inside its slice (MatRef::new), dst holds exactly
     // m × n elements (row stride n, or column stride m) and does not overlap the views (the
-    // caller's contract),
-    // it is read only when `accumulate` (and then initialised), and Parallelism::None keeps the
-    // call on this thread.
+    // caller's contract), it is read only when `accumulate` (and then initialised), and
+    // Parallelism::None keeps the call on this thread.
     unsafe {
         gemm::gemm(
             m,

@@ -102,12 +102,12 @@ fn surrogate_value<F: Real>(kind: SurrogateKind, x: F, scale: F) -> F {
 fn surrogate_grads<F: Real>(kind: SurrogateKind, x: F, scale: F, h: F) -> (F, F) {
     match kind {
         SurrogateKind::Rectangle => {
-            // Masked with integer ops, not selected: LLVM turned `if on { v } else { 0 }` into a
-            // branch per element, which kept the backward loop scalar. The same values (+0
-            // when off).
             let ramp = x * scale + F::HALF;
             let on = (ramp > F::ZERO) & (ramp < F::ONE);
-            (scale.keep_if(on), x.keep_if(on))
+            (
+                if on { scale } else { F::ZERO },
+                if on { x } else { F::ZERO },
+            )
         }
         SurrogateKind::Sigmoid => {
             let ds = h * (F::ONE - h);
@@ -350,9 +350,7 @@ impl FusedLifConfig {
             .into_par_iter()
             .zip(u_chunks.into_par_iter())
             .enumerate()
-            .map(|(k, (out_rows, u_rows))| {
-                let mut out_rows = out_rows;
-                let mut u_rows = u_rows;
+            .map(|(k, (mut out_rows, mut u_rows))| {
                 let j0 = k * CHUNK;
                 let len = out_rows[0].len();
                 let mut v = vec![F::ZERO; len];
@@ -422,8 +420,7 @@ impl FusedLifConfig {
         let partial: Vec<[f64; 3]> = g_chunks
             .into_par_iter()
             .enumerate()
-            .map(|(k, g_rows)| {
-                let mut g_rows = g_rows;
+            .map(|(k, mut g_rows)| {
                 let j0 = k * CHUNK;
                 let len = g_rows[0].len();
                 let row = |t: usize| &saved[t * n + j0..t * n + j0 + len];
