@@ -39,6 +39,8 @@ pub struct SampleRecord<'a> {
 /// maximum; floats are stored as `f32`.
 #[derive(Clone, Copy, Debug)]
 pub enum FrameData<'a> {
+    /// Counts already known to fit in a byte: stored as `u8` without a narrowing pass.
+    Counts8(&'a [u8]),
     Counts(&'a [u32]),
     Float(&'a [f32]),
 }
@@ -80,6 +82,7 @@ impl EncodedRecord {
         };
         let elements = checked_elements(record.key, &record.shape).map_err(invalid)?;
         let len = match record.frames {
+            FrameData::Counts8(c) => c.len(),
             FrameData::Counts(c) => c.len(),
             FrameData::Float(f) => f.len(),
         };
@@ -90,16 +93,17 @@ impl EncodedRecord {
             )));
         }
         scratch.clear();
-        let dtype = match record.frames {
-            FrameData::Counts(c) => narrow_counts(c, scratch),
+        let (dtype, dense): (Dtype, &[u8]) = match record.frames {
+            FrameData::Counts8(c) => (Dtype::U8, c),
+            FrameData::Counts(c) => (narrow_counts(c, scratch), scratch),
             FrameData::Float(f) => {
                 scratch.reserve(f.len() * 4);
                 f.iter()
                     .for_each(|&v| scratch.extend_from_slice(&v.to_le_bytes()));
-                Dtype::F32
+                (Dtype::F32, scratch)
             }
         };
-        let dense_len = scratch.len() as u64;
+        let dense_len = dense.len() as u64;
         if dense_len > MAX_RECORD_RAW_BYTES {
             return Err(invalid(format!(
                 "{dense_len} bytes uncompressed exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
@@ -117,13 +121,13 @@ impl EncodedRecord {
         let result = SPARSE.with(|buffers| {
             let (sparse_payload, values) = &mut *buffers.borrow_mut();
             let size = dtype.size();
-            let sparse = sparse::min_payload_len(sparse::estimate_nonzero(scratch, size), size)
-                < scratch.len() / if size == 4 { 4 } else { 8 }
-                && sparse::encode(scratch, size, scratch.len() / 3, sparse_payload, values);
+            let sparse = sparse::min_payload_len(sparse::estimate_nonzero(dense, size), size)
+                < dense.len() / if size == 4 { 4 } else { 8 }
+                && sparse::encode(dense, size, dense.len() / 3, sparse_payload, values);
             let (encoding, raw): (Encoding, &[u8]) = if sparse {
                 (Encoding::Sparse, sparse_payload)
             } else {
-                (Encoding::Dense, scratch)
+                (Encoding::Dense, dense)
             };
             COMPRESSED.with(|out| {
                 let mut out = out.borrow_mut();

@@ -105,11 +105,34 @@ pub struct OutOfSensor {
 
 /// Result of integrating one sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Integrated {
+pub struct Integrated<C = u32> {
     /// `[T, 2, H, W]` counts, row-major.
-    pub counts: Vec<u32>,
+    pub counts: Vec<C>,
     /// Events of the sample not counted in any frame (tonic's dropped tail).
     pub dropped: usize,
+}
+
+/// A count cell: `u32` (never full in practice) or `u8` (reports when a cell passes 255).
+pub trait CountCell: Copy + Default {
+    /// Adds one; true when the cell wrapped around (the count no longer fits).
+    fn bump(&mut self) -> bool;
+}
+
+impl CountCell for u32 {
+    #[inline(always)]
+    fn bump(&mut self) -> bool {
+        *self = self.wrapping_add(1);
+        false
+    }
+}
+
+impl CountCell for u8 {
+    #[inline(always)]
+    fn bump(&mut self) -> bool {
+        let (v, wrapped) = self.overflowing_add(1);
+        *self = v;
+        wrapped
+    }
 }
 
 /// Integrates the events `(t, x, y, p)` (equal lengths) into `geometry.frames`
@@ -123,17 +146,51 @@ pub fn integrate(
     split_by: SplitBy,
     geometry: FrameGeometry,
 ) -> Result<Integrated, OutOfSensor> {
+    let mut counts = vec![0u32; geometry.frames.max(1) * 2 * geometry.height * geometry.width];
+    let (dropped, _) = integrate_into(t, x, y, p, split_by, geometry, &mut counts)?;
+    Ok(Integrated { counts, dropped })
+}
+
+/// [`integrate`] into `u8` cells: the same counts where every one is at most 255, `None` when
+/// some cell holds more (the caller integrates into `u32` then). A quarter of the memory to
+/// scatter into, and the shard writer stores such counts as they are (`u8` is the dtype it would
+/// narrow them to), so the common case skips the wide tensor and the narrowing pass.
+pub fn integrate_u8(
+    t: &[i64],
+    x: &[u16],
+    y: &[u16],
+    p: &[u8],
+    split_by: SplitBy,
+    geometry: FrameGeometry,
+) -> Result<Option<Integrated<u8>>, OutOfSensor> {
+    let mut counts = vec![0u8; geometry.frames.max(1) * 2 * geometry.height * geometry.width];
+    let (dropped, wrapped) = integrate_into(t, x, y, p, split_by, geometry, &mut counts)?;
+    Ok((!wrapped).then_some(Integrated { counts, dropped }))
+}
+
+/// Adds the events into `counts` (zeroed, `[T, 2, H, W]` of `geometry`) and returns the
+/// number of events dropped and whether some cell wrapped around.
+fn integrate_into<C: CountCell>(
+    t: &[i64],
+    x: &[u16],
+    y: &[u16],
+    p: &[u8],
+    split_by: SplitBy,
+    geometry: FrameGeometry,
+    counts: &mut [C],
+) -> Result<(usize, bool), OutOfSensor> {
     let n = t.len().min(x.len()).min(y.len()).min(p.len());
     let (h, w) = (geometry.height, geometry.width);
     let frames = geometry.frames.max(1);
-    let mut counts = vec![0u32; frames * 2 * h * w];
+    debug_assert_eq!(counts.len(), frames * 2 * h * w);
     if n == 0 {
-        return Ok(Integrated { counts, dropped: 0 });
+        return Ok((0, false));
     }
     let plane = h * w;
     let frame_stride = 2 * plane;
     // Each rule is a function from event index to `Some(frame)` or `None` (dropped).
     let mut dropped = 0usize;
+    let mut wrapped = false;
     let mut add = |i: usize, frame: usize| -> Result<(), OutOfSensor> {
         let (xi, yi) = (x[i] as usize, y[i] as usize);
         if xi >= w || yi >= h {
@@ -146,7 +203,7 @@ pub fn integrate(
             });
         }
         let channel = usize::from(p[i] != 0);
-        counts[frame * frame_stride + channel * plane + yi * w + xi] += 1;
+        wrapped |= counts[frame * frame_stride + channel * plane + yi * w + xi].bump();
         Ok(())
     };
     match split_by {
@@ -204,7 +261,7 @@ pub fn integrate(
             }
         }
     }
-    Ok(Integrated { counts, dropped })
+    Ok((dropped, wrapped))
 }
 
 /// `floor(rel / width)` for a stream of `rel >= 0` values, without a division
@@ -281,6 +338,33 @@ mod tests {
             .chunks(counts.len() / frames)
             .map(|c| c.iter().sum())
             .collect()
+    }
+
+    #[test]
+    fn byte_cells_equal_wide_ones_until_a_count_passes_255() {
+        // 900 events on a 2x2 sensor: cell (0, 0) of the ON plane takes 300 in one frame.
+        let n = 900;
+        let t: Vec<i64> = (0..n as i64).collect();
+        let x: Vec<u16> = (0..n)
+            .map(|i| if i % 2 == 0 { 0 } else { (i % 4) as u16 / 2 })
+            .collect();
+        let y: Vec<u16> = (0..n).map(|i| (i % 3 == 1) as u16).collect();
+        let p: Vec<u8> = (0..n).map(|i| (i % 2 == 0) as u8).collect();
+        for (frames, fits) in [(1usize, false), (4, true)] {
+            for split in [SplitBy::Number, SplitBy::Time, SplitBy::TonicTimeBins] {
+                let wide = integrate(&t, &x, &y, &p, split, geometry(frames)).unwrap();
+                let narrow = integrate_u8(&t, &x, &y, &p, split, geometry(frames)).unwrap();
+                if fits {
+                    let narrow = narrow.expect("every count fits a byte");
+                    assert_eq!(narrow.dropped, wide.dropped);
+                    let widened: Vec<u32> = narrow.counts.iter().map(|&c| u32::from(c)).collect();
+                    assert_eq!(widened, wide.counts, "{split}");
+                } else {
+                    assert!(wide.counts.iter().any(|&c| c > 255));
+                    assert!(narrow.is_none(), "{split}: a count above 255 must not wrap");
+                }
+            }
+        }
     }
 
     #[test]

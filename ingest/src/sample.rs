@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::IngestParams;
 use crate::geometry::Crop;
-use crate::integrate::{integrate, FrameGeometry};
+use crate::integrate::{integrate, integrate_u8, FrameGeometry};
 use crate::labels::{cut_window, parse_labels_csv};
 use crate::layout::{DatasetKind, Recording, RecordingPlan, Split};
 use crate::report::RecordingFailure;
@@ -47,6 +47,8 @@ pub struct SampleMeta {
 /// Integrated frames: counts (no resize) or area-averaged floats (resize).
 #[derive(Clone, Debug, PartialEq)]
 pub enum FrameBuf {
+    /// Counts that all fit in a byte (the common case).
+    Counts8(Vec<u8>),
     /// `u32` counts.
     Counts(Vec<u32>),
     /// `f32` values.
@@ -57,6 +59,7 @@ impl FrameBuf {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
+            FrameBuf::Counts8(c) => c.len(),
             FrameBuf::Counts(c) => c.len(),
             FrameBuf::Float(f) => f.len(),
         }
@@ -70,6 +73,7 @@ impl FrameBuf {
     /// The frames as the shard writer takes them (borrowed, no copy).
     pub fn as_frame_data(&self) -> dvs_frames::FrameData<'_> {
         match self {
+            FrameBuf::Counts8(c) => dvs_frames::FrameData::Counts8(c),
             FrameBuf::Counts(c) => dvs_frames::FrameData::Counts(c),
             FrameBuf::Float(f) => dvs_frames::FrameData::Float(f),
         }
@@ -78,6 +82,7 @@ impl FrameBuf {
     /// Values as `f32`.
     pub fn to_f32(&self) -> Vec<f32> {
         match self {
+            FrameBuf::Counts8(c) => c.iter().map(|&v| f32::from(v)).collect(),
             FrameBuf::Counts(c) => c.iter().map(|&v| v as f32).collect(),
             FrameBuf::Float(f) => f.clone(),
         }
@@ -142,15 +147,20 @@ pub fn frames_for(events: &Events, params: &IngestParams) -> Result<(FrameBuf, u
         height,
         width,
     };
-    let integrated = integrate(
-        &events.t,
-        &events.x,
-        &events.y,
-        &events.p,
-        params.split_by,
-        geometry,
-    )
-    .map_err(|e| e.to_string())?;
+    let (t, x, y, p) = (&events.t, &events.x, &events.y, &events.p);
+    let integrate_err = |e: crate::integrate::OutOfSensor| e.to_string();
+    if params.resize.is_none() {
+        // Counts that fit a byte (nearly always) skip the u32 tensor; otherwise count again wide.
+        if let Some(narrow) =
+            integrate_u8(t, x, y, p, params.split_by, geometry).map_err(integrate_err)?
+        {
+            return Ok((
+                FrameBuf::Counts8(narrow.counts),
+                narrow.dropped as u64 + outside,
+            ));
+        }
+    }
+    let integrated = integrate(t, x, y, p, params.split_by, geometry).map_err(integrate_err)?;
     let frames = match params.resize {
         Some(to) => FrameBuf::Float(area_resize(
             &integrated.counts,
