@@ -7,7 +7,8 @@
 //! [header 32 B][record 0 (zstd frame)][record 1]...[index: N entries][footer 48 B]
 //! ```
 //!
-//! A record's zstd frame holds its elements either dense or sparse ([`Encoding`], version 2).
+//! A record's zstd frame holds its elements dense, sparse (version 2) or as count planes
+//! (version 3); see [`Encoding`].
 //!
 //! Every length and offset read from the file is checked against the file size before anything
 //! is allocated from it.
@@ -22,8 +23,9 @@ pub const MAGIC: [u8; 8] = *b"DVSFSHRD";
 /// Last eight bytes of every shard (end of the footer).
 pub const END_MAGIC: [u8; 8] = *b"DVSFINDX";
 /// The format version this build writes (it reads this one and [`OLDEST_VERSION`]).
-pub const VERSION: u32 = 2;
-/// The oldest version this build reads: version 1 is version 2 without sparse records.
+pub const VERSION: u32 = 3;
+/// The oldest version this build reads: version 1 is version 2 without sparse records, version
+/// 2 is version 3 without count-planes records.
 pub const OLDEST_VERSION: u32 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 32;
@@ -44,6 +46,10 @@ pub enum Encoding {
     /// Code 2 (version 2): the nonzero elements and their positions (`crate::sparse`),
     /// zstd-compressed; the writer uses it when it is well under the dense size.
     Sparse,
+    /// Code 3 (version 3), integer counts only: bit planes of "nonzero" and "above 1" over
+    /// every element, then the elements above 1 (`crate::planes`), zstd-compressed; the writer
+    /// uses it for counts that are not stored sparse.
+    Planes,
 }
 
 impl Encoding {
@@ -52,6 +58,7 @@ impl Encoding {
         match self {
             Encoding::Dense => "dense",
             Encoding::Sparse => "sparse",
+            Encoding::Planes => "planes",
         }
     }
 
@@ -60,16 +67,27 @@ impl Encoding {
         match self {
             Encoding::Dense => 1,
             Encoding::Sparse => 2,
+            Encoding::Planes => 3,
         }
     }
 
-    /// Whether `raw_len` (the decompressed length) fits a record of `dense_len` dense bytes
-    /// in this encoding: exactly `dense_len` dense; sparse, at least the payload's element
-    /// count and smaller than dense (the writer stores sparse only when it is).
-    pub fn raw_len_fits(self, raw_len: u64, dense_len: u64) -> bool {
+    /// Whether `raw_len` (the decompressed length) fits a record of `dense_len` dense bytes of
+    /// `dtype` in this encoding: exactly `dense_len` dense; sparse, at least the payload's
+    /// element count and smaller than dense (the writer stores sparse only when it is); planes,
+    /// an integer dtype, both planes and a whole number of at most all elements after them.
+    pub fn raw_len_fits(self, raw_len: u64, dense_len: u64, dtype: Dtype) -> bool {
         match self {
             Encoding::Dense => raw_len == dense_len,
             Encoding::Sparse => (crate::sparse::COUNT_BYTES as u64..dense_len).contains(&raw_len),
+            Encoding::Planes => {
+                let size = dtype.size() as u64;
+                let elements = dense_len / size;
+                let planes = 2 * crate::planes::plane_len(elements as usize) as u64;
+                dtype != Dtype::F32
+                    && raw_len
+                        .checked_sub(planes)
+                        .is_some_and(|values| values % size == 0 && values / size <= elements)
+            }
         }
     }
 
@@ -79,6 +97,7 @@ impl Encoding {
         match code {
             1 => Some(Encoding::Dense),
             2 if version >= 2 => Some(Encoding::Sparse),
+            3 if version >= 3 => Some(Encoding::Planes),
             _ => None,
         }
     }
@@ -112,7 +131,7 @@ pub struct IndexEntry {
     pub shape: [usize; 4],
     /// Stored element type.
     pub dtype: Dtype,
-    /// Dense or sparse layout inside the zstd frame.
+    /// Dense, sparse or count-planes layout inside the zstd frame.
     pub encoding: Encoding,
     /// Sample key (unique id chosen by the writer's caller).
     pub key: String,
@@ -409,7 +428,7 @@ pub(crate) fn parse_index(
                 "shape {shape:?} of {dtype} exceeds the {MAX_RECORD_RAW_BYTES}-byte record limit"
             )));
         };
-        if !encoding.raw_len_fits(raw_len, dense_len) {
+        if !encoding.raw_len_fits(raw_len, dense_len, dtype) {
             return Err(record(format!(
                 "decompressed length {raw_len} does not match shape {shape:?} of {dtype} ({} record)",
                 encoding.name()

@@ -18,6 +18,7 @@ pub mod error;
 pub mod format;
 pub mod fsutil;
 pub mod loader;
+mod planes;
 pub mod reader;
 pub mod settings;
 mod sparse;

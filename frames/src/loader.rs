@@ -28,7 +28,7 @@ use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
 use crate::format::Encoding;
 use crate::reader::{ShardIndex, ShardReader};
-use crate::sparse;
+use crate::{planes, sparse};
 
 /// What to do with a record that fails its checksum or cannot be decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -749,6 +749,11 @@ fn decode_sample(
                 }
                 Err(reason) => return Err(reader.record_error(planned.record, reason)),
             }
+        } else if entry.encoding == Encoding::Planes {
+            s.dense.resize(entry.dense_len(), 0);
+            planes::expand(&s.raw, entry.dtype.size(), &mut s.dense)
+                .map_err(|reason| reader.record_error(planned.record, reason))?;
+            std::mem::swap(&mut s.raw, &mut s.dense);
         }
         match entry.dtype {
             Dtype::U8 => augment_sample(&s.raw, shape, params, transform, out),

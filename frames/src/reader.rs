@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
 use crate::format::{self, Encoding, IndexEntry, FOOTER_LEN, HEADER_LEN};
-use crate::sparse;
+use crate::{planes, sparse};
 
 /// The index of one shard: every record's key, label, shape, dtype and location.
 #[derive(Clone, Debug)]
@@ -342,6 +342,13 @@ pub(crate) fn decompress_record(
             // dense_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
             out.resize(entry.dense_len(), 0);
             sparse::expand(&payload, entry.dtype.size(), out)
+                .map_err(|reason| record_error(path, i, entry, reason))
+        }),
+        Encoding::Planes => SPARSE_PAYLOAD.with(|payload| {
+            let mut payload = payload.borrow_mut();
+            decompress_payload(path, i, entry, stored, dctx, &mut payload)?;
+            out.resize(entry.dense_len(), 0);
+            planes::expand(&payload, entry.dtype.size(), out)
                 .map_err(|reason| record_error(path, i, entry, reason))
         }),
     }

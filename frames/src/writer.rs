@@ -12,7 +12,7 @@ use crate::error::{FrameError, Result};
 use crate::format::{
     self, Encoding, Footer, IndexEntry, HEADER_LEN, MAX_KEY_LEN, MAX_RECORD_RAW_BYTES,
 };
-use crate::sparse;
+use crate::{planes, sparse};
 
 thread_local! {
     /// Per-thread output buffer of [`EncodedRecord::encode_with`] (grows to the largest bound).
@@ -113,19 +113,27 @@ impl EncodedRecord {
         // never zero-filled) and keep an exact-size copy: no per-record allocation of the bound.
         // The sparse layout is taken when its payload would be under an eighth of the dense
         // bytes of 1- and 2-byte elements, a quarter of 4-byte ones (estimated before it is
-        // built). zstd compresses a sparse payload at about a third of its speed on the zero
-        // runs of a dense record (400 vs 1130 MB/s at level 1 on an 11 %-dense
-        // 10 x 2 x 240 x 320 u8 sample), and at a quarter such a u8 EVT 3.0 ingest was 25 %
-        // slower than dense; 4-byte (f32, area-resized) records are four times the dense bytes
-        // per element and gain at higher densities. Readers gain from any sparse record.
+        // built): readers and the loader then touch only the stored elements. Other integer
+        // counts are stored as count planes: a quarter of the dense bytes of u8 counts, and
+        // zstd compresses them about twice as fast and a third smaller than the dense zero runs
+        // with a lone 1 every few bytes (1.6 ms / 128 KB dense vs 0.7 ms / 89 KB as planes at
+        // level 1 on an 11 %-dense 10 x 2 x 240 x 320 u8 sample). Sparse payloads compress at
+        // about a third of dense speed, so such a sample is not stored sparse; 4-byte (f32,
+        // area-resized) records are four times the dense bytes per element and gain from
+        // sparse at higher densities.
         let result = SPARSE.with(|buffers| {
-            let (sparse_payload, values) = &mut *buffers.borrow_mut();
+            let (payload, values) = &mut *buffers.borrow_mut();
             let size = dtype.size();
             let sparse = sparse::min_payload_len(sparse::estimate_nonzero(dense, size), size)
                 < dense.len() / if size == 4 { 4 } else { 8 }
-                && sparse::encode(dense, size, dense.len() / 3, sparse_payload, values);
+                && sparse::encode(dense, size, dense.len() / 3, payload, values);
             let (encoding, raw): (Encoding, &[u8]) = if sparse {
-                (Encoding::Sparse, sparse_payload)
+                (Encoding::Sparse, payload)
+            } else if dtype != Dtype::F32 && {
+                planes::encode(dense, size, payload);
+                payload.len() < dense.len()
+            } {
+                (Encoding::Planes, payload)
             } else {
                 (Encoding::Dense, dense)
             };
@@ -177,7 +185,7 @@ impl EncodedRecord {
         let dense_len = (elements as u64)
             .checked_mul(dtype.size() as u64)
             .filter(|&n| n <= MAX_RECORD_RAW_BYTES);
-        if !dense_len.is_some_and(|dense| encoding.raw_len_fits(raw_len, dense)) {
+        if !dense_len.is_some_and(|dense| encoding.raw_len_fits(raw_len, dense, dtype)) {
             return Err(invalid(format!(
                 "{raw_len} uncompressed bytes do not match shape {shape:?} of {} in a {} record (limit {MAX_RECORD_RAW_BYTES})",
                 dtype.name(),
@@ -203,7 +211,7 @@ impl EncodedRecord {
     pub fn stored(&self) -> &[u8] {
         &self.stored
     }
-    /// Dense or sparse layout of the payload.
+    /// Dense, sparse or count-planes layout of the payload.
     pub fn encoding(&self) -> Encoding {
         self.encoding
     }

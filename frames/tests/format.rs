@@ -357,16 +357,17 @@ fn bad_magic_version_and_index_are_rejected() {
     ));
 
     let mut bad = good.clone();
-    bad[8] = 3; // header version
+    let newer = dvs_frames::format::VERSION + 1;
+    bad[8] = newer as u8; // header version
     let err = ShardReader::from_bytes(&path, bad).unwrap_err();
     assert!(
         matches!(
             err,
             FrameError::UnsupportedVersion {
-                found: 3,
+                found,
                 offset: 8,
                 ..
-            }
+            } if found == newer
         ),
         "{err}"
     );
@@ -542,7 +543,7 @@ fn sparse_counts(len: usize, every: usize, max: u32) -> Vec<u32> {
 }
 
 #[test]
-fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
+fn sparse_records_round_trip_in_every_dtype_and_denser_ones_become_planes() {
     let dir = tempfile::tempdir().unwrap();
     let shape = [4, 2, 30, 40];
     let len: usize = shape.iter().product();
@@ -555,7 +556,8 @@ fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
             Dtype::U32,
             Encoding::Sparse,
         ),
-        (sparse_counts(len, 1, 200), Dtype::U8, Encoding::Dense),
+        (sparse_counts(len, 2, 200), Dtype::U8, Encoding::Planes),
+        (sparse_counts(len, 3, 60_000), Dtype::U16, Encoding::Planes),
         (vec![0; len], Dtype::U8, Encoding::Sparse),
     ];
     for (i, (counts, _, _)) in cases.iter().enumerate() {
@@ -602,6 +604,73 @@ fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
     assert_eq!(r.read_f32(cases.len()).unwrap(), floats);
 }
 
+#[test]
+fn dense_float_frames_stay_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let floats: Vec<f32> = (0..LEN).map(|j| j as f32 * 0.25 + 0.5).collect();
+    let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
+    w.append(&SampleRecord {
+        key: "f",
+        label: 0,
+        shape: SHAPE,
+        frames: FrameData::Float(&floats),
+    })
+    .unwrap();
+    let path = w.finish().unwrap()[0].path.clone();
+    let r = ShardReader::open(&path).unwrap();
+    assert_eq!(r.index().entry(0).unwrap().encoding, Encoding::Dense);
+    assert_eq!(r.read_f32(0).unwrap(), floats);
+}
+
+/// Count planes where the nonzero cells are too many for sparse, at every dtype, and the
+/// record where the planes would not be smaller than dense (most cells above 1) stays dense.
+#[test]
+fn count_planes_round_trip_and_give_way_to_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = [2, 2, 17, 23]; // 1564 elements: the planes end inside a byte
+    let len: usize = shape.iter().product();
+    let ones_and_some_more = |max: u32| -> Vec<u32> {
+        (0..len as u32)
+            .map(|i| match i % 5 {
+                0 | 1 => 0,
+                2 | 3 => 1,
+                _ => 2 + (i * 7919) % (max - 1),
+            })
+            .collect()
+    };
+    let cases = [
+        (ones_and_some_more(255), Dtype::U8, Encoding::Planes),
+        (ones_and_some_more(65_535), Dtype::U16, Encoding::Planes),
+        (ones_and_some_more(5_000_000), Dtype::U32, Encoding::Planes),
+        (
+            (0..len as u32).map(|i| 2 + i % 200).collect(),
+            Dtype::U8,
+            Encoding::Dense,
+        ),
+    ];
+    let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
+    for (i, (counts, _, _)) in cases.iter().enumerate() {
+        w.append(&SampleRecord {
+            key: &format!("c{i}"),
+            label: 0,
+            shape,
+            frames: FrameData::Counts(counts),
+        })
+        .unwrap();
+    }
+    let path = w.finish().unwrap()[0].path.clone();
+    let r = ShardReader::open(&path).unwrap();
+    for (i, (counts, dtype, encoding)) in cases.iter().enumerate() {
+        let entry = r.index().entry(i).unwrap();
+        assert_eq!(
+            (entry.dtype, entry.encoding),
+            (*dtype, *encoding),
+            "case {i}"
+        );
+        assert_eq!(&r.read_counts(i).unwrap(), counts, "case {i}");
+    }
+}
+
 /// Sets the header's and the footer's version fields of a shard to `version`.
 fn with_version(mut bytes: Vec<u8>, version: u32) -> Vec<u8> {
     let footer_version = bytes.len() - FOOTER_LEN + 32;
@@ -611,49 +680,77 @@ fn with_version(mut bytes: Vec<u8>, version: u32) -> Vec<u8> {
 }
 
 #[test]
-fn version_1_shards_still_read_and_cannot_hold_sparse_records() {
+fn older_versions_still_read_and_cannot_hold_newer_encodings() {
     let dir = tempfile::tempdir().unwrap();
     // Dense records only: the same bytes as a version-1 writer wrote, apart from the version.
-    let dense = write_one_shard(dir.path(), &sample_records(3));
-    let v2 = ShardReader::open(&dense).unwrap();
-    assert!(v2
+    let floats: Vec<Vec<f32>> = (0..3)
+        .map(|i| (0..LEN).map(|j| (i * LEN + j) as f32 + 1.0).collect())
+        .collect();
+    let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
+    for (i, f) in floats.iter().enumerate() {
+        w.append(&SampleRecord {
+            key: &format!("d{i}"),
+            label: 0,
+            shape: SHAPE,
+            frames: FrameData::Float(f),
+        })
+        .unwrap();
+    }
+    let dense = w.finish().unwrap()[0].path.clone();
+    let current = ShardReader::open(&dense).unwrap();
+    assert!(current
         .index()
         .entries()
         .iter()
         .all(|e| e.encoding == Encoding::Dense));
-    let v1 =
-        ShardReader::from_bytes(&dense, with_version(std::fs::read(&dense).unwrap(), 1)).unwrap();
-    for i in 0..3 {
-        assert_eq!(v1.read_counts(i).unwrap(), v2.read_counts(i).unwrap());
-    }
-    // A sparse record in a file that says version 1 is damage, named at its encoding byte.
-    let sparse_dir = tempfile::tempdir().unwrap();
-    let mut w = ShardSetWriter::create(sparse_dir.path(), "shard", u64::MAX, 1).unwrap();
-    let counts = sparse_counts(LEN, 40, 5);
-    w.append(&SampleRecord {
-        key: "s",
-        label: 0,
-        shape: SHAPE,
-        frames: FrameData::Counts(&counts),
-    })
-    .unwrap();
-    let path = w.finish().unwrap()[0].path.clone();
-    let good = std::fs::read(&path).unwrap();
-    let entry = ShardIndex::read(&path).unwrap().entries()[0].clone();
-    assert_eq!(entry.encoding, Encoding::Sparse);
-    let index_offset = entry.offset + entry.stored_len;
-    match ShardReader::from_bytes(&path, with_version(good.clone(), 1)).unwrap_err() {
-        FrameError::CorruptShard { offset, reason, .. } => {
-            assert_eq!(offset, index_offset + 53);
-            assert!(reason.contains("encoding code 2 for version 1"), "{reason}");
+    for version in 1..dvs_frames::format::VERSION {
+        let old = ShardReader::from_bytes(
+            &dense,
+            with_version(std::fs::read(&dense).unwrap(), version),
+        )
+        .unwrap();
+        for (i, f) in floats.iter().enumerate() {
+            assert_eq!(&old.read_f32(i).unwrap(), f, "version {version}");
         }
-        other => panic!("expected CorruptShard, got {other}"),
     }
-    // Header and footer must agree.
-    let mut mixed = good;
-    mixed[8] = 1;
-    assert!(matches!(
-        ShardReader::from_bytes(&path, mixed).unwrap_err(),
-        FrameError::UnsupportedVersion { found: 2, .. }
-    ));
+    // A sparse record in a file that says version 1, or a count-planes record in one that says
+    // version 1 or 2, is damage, named at its encoding byte.
+    let cases = [
+        (sparse_counts(LEN, 40, 5), Encoding::Sparse, 2u32),
+        (sparse_counts(LEN, 2, 5), Encoding::Planes, 3),
+    ];
+    for (counts, encoding, since) in cases {
+        let newer_dir = tempfile::tempdir().unwrap();
+        let mut w = ShardSetWriter::create(newer_dir.path(), "shard", u64::MAX, 1).unwrap();
+        w.append(&SampleRecord {
+            key: "s",
+            label: 0,
+            shape: SHAPE,
+            frames: FrameData::Counts(&counts),
+        })
+        .unwrap();
+        let path = w.finish().unwrap()[0].path.clone();
+        let good = std::fs::read(&path).unwrap();
+        let entry = ShardIndex::read(&path).unwrap().entries()[0].clone();
+        assert_eq!(entry.encoding, encoding);
+        let index_offset = entry.offset + entry.stored_len;
+        for version in 1..since {
+            match ShardReader::from_bytes(&path, with_version(good.clone(), version)).unwrap_err() {
+                FrameError::CorruptShard { offset, reason, .. } => {
+                    assert_eq!(offset, index_offset + 53);
+                    let expected =
+                        format!("encoding code {} for version {version}", encoding.code());
+                    assert!(reason.contains(&expected), "{reason}");
+                }
+                other => panic!("expected CorruptShard, got {other}"),
+            }
+        }
+        // Header and footer must agree.
+        let mut mixed = good;
+        mixed[8] = 1;
+        assert!(matches!(
+            ShardReader::from_bytes(&path, mixed).unwrap_err(),
+            FrameError::UnsupportedVersion { found, .. } if found == dvs_frames::format::VERSION
+        ));
+    }
 }

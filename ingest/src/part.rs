@@ -4,13 +4,14 @@
 //! before reuse (magic, trailing XXH3 checksum, parameter hash and the source
 //! file's size and modification time); anything invalid is recomputed.
 //!
-//! Layout: `DVSPART4`, `u64` header length, the JSON [`PartHeader`], the
+//! Layout: `DVSPART5`, `u64` header length, the JSON [`PartHeader`], the
 //! sample blobs, then the `u64` XXH3 of every preceding byte. A blob is the
 //! sample's shard record exactly as phase 1 encoded it (narrowed, zstd, with
 //! its own XXH3; [`dvs_frames::EncodedRecord`]): writing the part costs no
 //! extra compression, and a resumed run appends the blob without re-encoding.
 //! (Older parts fail the magic check and are recomputed: `DVSPART3` parts hold dense records
-//! only, and a resumed run must give the bytes a fresh run of this build gives.)
+//! only, `DVSPART4` ones no count-planes records, and a resumed run must give the bytes a fresh
+//! run of this build gives.)
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use dvs_frames::{Dtype, EncodedRecord, Encoding};
 
 use crate::sample::SampleMeta;
 
-const MAGIC: &[u8; 8] = b"DVSPART4";
+const MAGIC: &[u8; 8] = b"DVSPART5";
 
 /// Identity of a source file when its part was made.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +61,7 @@ pub struct PartSample {
     pub shape: [usize; 4],
     /// Stored element type of the record.
     pub dtype: Dtype,
-    /// Dense or sparse layout of the record.
+    /// Dense, sparse or count-planes layout of the record.
     pub encoding: Encoding,
     /// Uncompressed record length in bytes.
     pub raw_len: u64,
