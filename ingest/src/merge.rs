@@ -47,7 +47,7 @@ use crate::report::RecordingFailure;
 /// File name of a finished part's description (written last: its presence marks a finished part).
 pub const PART_FILE: &str = "part.json";
 /// Version of the `part.json` layout.
-pub const PART_FORMAT_VERSION: u32 = 1;
+pub const PART_FORMAT_VERSION: u32 = 2;
 
 /// One part of a many-machine ingest: part `index` of `count`, numbered from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,8 +106,10 @@ pub struct Selection {
 pub struct PartRecording {
     /// Recording id.
     pub id: String,
-    /// Its work part, relative to the part directory.
+    /// The journal holding its work part, relative to the part directory.
     pub file: String,
+    /// Offset of its entry in that journal.
+    pub offset: u64,
 }
 
 /// `part.json`: everything merge needs besides the work parts.
@@ -349,7 +351,7 @@ pub(crate) fn part_up_to_date(
 fn part_summary(dir: &Path, m: &PartManifest) -> RunSummary {
     let mut samples = BTreeMap::<String, u64>::new();
     for r in &m.recordings {
-        if let Ok(h) = part::read_part_header(&dir.join(&r.file)) {
+        if let Ok(h) = part::read_entry_at(&dir.join(&r.file), r.offset) {
             for s in h.samples {
                 *samples
                     .entry(s.meta.split.as_str().to_string())
@@ -384,6 +386,7 @@ pub(crate) fn finish_part(
         .map(|p| PartRecording {
             id: p.header.recording.clone(),
             file: relative(dir, &p.path),
+            offset: p.offset,
         })
         .collect();
     recordings.sort_by(|a, b| a.id.cmp(&b.id));
@@ -630,7 +633,7 @@ fn load_work_parts(
                 reason,
             };
             let path = dir.join(&r.file);
-            let header = part::read_part_header(&path).map_err(|e| bad(e.reason))?;
+            let header = part::read_entry_at(&path, r.offset).map_err(|e| bad(e.reason))?;
             if header.params_hash != hash || header.recording != r.id {
                 return Err(bad(format!(
                     "it holds recording {} with params_hash {}",
@@ -640,6 +643,7 @@ fn load_work_parts(
             let encoded = header.samples.iter().map(|_| None).collect();
             Ok(DonePart {
                 path,
+                offset: r.offset,
                 header,
                 encoded,
             })

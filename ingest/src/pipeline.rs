@@ -17,8 +17,10 @@
 //! directory holding a dataset made with other parameters is refused unless
 //! `overwrite` is set; it is never silently reused.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use dvs_frames::{fsutil, settings};
@@ -419,11 +421,12 @@ pub(crate) fn clean_output(out: &Path, work_root: &Path, hash: &str) -> Result<(
     Ok(())
 }
 
-/// A finished phase-1 part: where it is, its (validated) header, and the
-/// encoded shard record of each of its samples that phase 1 kept in memory
-/// (aligned with `header.samples`; `None` = re-read from the part).
+/// A finished phase-1 part: its journal and the entry's offset there, its (validated) header,
+/// and the encoded shard record of each of its samples that phase 1 kept in memory (aligned
+/// with `header.samples`; `None` = re-read from the journal).
 pub(crate) struct DonePart {
     pub(crate) path: PathBuf,
+    pub(crate) offset: u64,
     pub(crate) header: PartHeader,
     pub(crate) encoded: Vec<Option<EncodedRecord>>,
 }
@@ -474,6 +477,28 @@ fn phase1(
         Done(DonePart, bool),
         Failed(RecordingFailure),
     }
+    // What earlier, interrupted runs finished: every valid journal entry, by recording.
+    let mut finished: HashMap<String, Vec<(PathBuf, u64, PartHeader)>> = HashMap::new();
+    if let Ok(entries) = std::fs::read_dir(work) {
+        let mut journals: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(part::JOURNAL_SUFFIX))
+            .collect();
+        journals.sort();
+        for path in journals {
+            for (offset, header) in part::scan_journal(&path) {
+                finished.entry(header.recording.clone()).or_default().push((
+                    path.clone(),
+                    offset,
+                    header,
+                ));
+            }
+        }
+    }
+    // One journal per worker thread, opened on its first recording.
+    let journals: Vec<Mutex<Option<part::Journal>>> = (0..rayon::current_num_threads().max(1))
+        .map(|_| Mutex::new(None))
+        .collect();
     let outcomes: Vec<(String, Outcome)> = recordings
         .par_iter()
         .map_init(
@@ -486,25 +511,25 @@ fn phase1(
                 )
             },
             |(compressor, scratch), rec| {
-                let path = work.join(part::part_file_name(&rec.id));
                 let outcome = (|| {
                     let source = SourceFingerprint::of(&rec.path)
                         .map_err(|e| RecordingFailure::new(&rec.id, None, e.to_string()))?;
-                    if let Ok(header) = part::read_part_header(&path) {
-                        if header.params_hash == hash
-                            && header.recording == rec.id
-                            && header.source == source
-                        {
-                            let encoded = header.samples.iter().map(|_| None).collect();
-                            return Ok(Outcome::Done(
-                                DonePart {
-                                    path: path.clone(),
-                                    header,
-                                    encoded,
-                                },
-                                true,
-                            ));
-                        }
+                    let earlier = finished.get(&rec.id).and_then(|candidates| {
+                        candidates.iter().find(|(_, _, h)| {
+                            h.params_hash == hash && h.recording == rec.id && h.source == source
+                        })
+                    });
+                    if let Some((path, offset, header)) = earlier {
+                        let encoded = header.samples.iter().map(|_| None).collect();
+                        return Ok(Outcome::Done(
+                            DonePart {
+                                path: path.clone(),
+                                offset: *offset,
+                                header: header.clone(),
+                                encoded,
+                            },
+                            true,
+                        ));
                     }
                     let done = process_recording(rec, config.dataset, classes, params, &options)?;
                     events.fetch_add(done.events_decoded, Ordering::Relaxed);
@@ -533,14 +558,29 @@ fn phase1(
                         })
                         .collect::<Result<Vec<_>, RecordingFailure>>()?;
                     drop(done.samples);
-                    let header = part::write_part(
-                        &path,
-                        hash,
-                        &rec.id,
-                        source,
-                        done.events_decoded,
-                        &records,
-                    )
+                    let worker = rayon::current_thread_index().unwrap_or(0) % journals.len();
+                    let (path, offset, header) = {
+                        let mut slot = journals[worker].lock().unwrap_or_else(|e| e.into_inner());
+                        let appended = match slot.as_mut() {
+                            Some(journal) => Ok(journal),
+                            None => part::Journal::create(work, worker).map(|j| slot.insert(j)),
+                        }
+                        .and_then(|journal| {
+                            let (offset, header) = journal.append(
+                                hash,
+                                &rec.id,
+                                source,
+                                done.events_decoded,
+                                &records,
+                            )?;
+                            Ok((journal.path().to_path_buf(), offset, header))
+                        });
+                        if appended.is_err() {
+                            // Start a fresh journal for the next recording.
+                            *slot = None;
+                        }
+                        appended
+                    }
                     .map_err(|e| {
                         RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
                     })?;
@@ -557,7 +597,8 @@ fn phase1(
                         .collect();
                     Ok(Outcome::Done(
                         DonePart {
-                            path: path.clone(),
+                            path,
+                            offset,
                             header,
                             encoded,
                         },
@@ -627,16 +668,16 @@ fn phase2(
     show_progress: bool,
 ) -> Result<Vec<ManifestRow>, IngestError> {
     // Index every sample of every part, then order by (split, sample id).
-    type Entry = (PartSample, PathBuf, Option<EncodedRecord>);
+    type Entry = (PartSample, (PathBuf, u64), Option<EncodedRecord>);
     let mut index: Vec<Entry> = Vec::new();
     for part in parts {
-        let path = part.path;
+        let at = (part.path, part.offset);
         index.extend(
             part.header
                 .samples
                 .into_iter()
                 .zip(part.encoded)
-                .map(|(s, e)| (s, path.clone(), e)),
+                .map(|(s, e)| (s, at.clone(), e)),
         );
     }
     index.sort_by(|a, b| {
@@ -673,9 +714,11 @@ fn phase2(
             // Records not kept in memory are read back from their part (checksums verified).
             let encoded: Vec<Result<EncodedRecord, IngestError>> = batch
                 .par_iter_mut()
-                .map(|(sample, path, cached)| match cached.take() {
+                .map(|(sample, (path, offset), cached)| match cached.take() {
                     Some(record) => Ok(record),
-                    None => part::read_part_sample(path, sample).map_err(|e| io_err(path, e)),
+                    None => {
+                        part::read_part_sample(path, *offset, sample).map_err(|e| io_err(path, e))
+                    }
                 })
                 .collect();
             for ((sample, _, _), record) in batch.iter().zip(encoded) {

@@ -249,8 +249,9 @@ fn merge_refuses_missing_repeated_overlapping_mismatched_and_corrupt_parts() {
     let m = PartManifest::read(&corrupt).unwrap();
     let victim = corrupt.join(&m.recordings[0].file);
     let mut bytes = std::fs::read(&victim).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x5a;
+    // A byte inside this recording's entry of the journal (its header JSON).
+    let inside = m.recordings[0].offset as usize + 40;
+    bytes[inside] ^= 0x5a;
     std::fs::write(&victim, bytes).unwrap();
     let e = err(&[parts[0].clone(), parts[1].clone(), corrupt]);
     assert!(
