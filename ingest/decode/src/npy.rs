@@ -122,8 +122,6 @@ pub struct NpyReader<B> {
     /// Next row.
     row: usize,
     unit: TimeUnit,
-    /// Column scratch of the fast path (t, x, y, p of one block), reused between blocks.
-    scratch: [Vec<i64>; 4],
 }
 
 impl<B: AsRef<[u8]>> NpyReader<B> {
@@ -136,7 +134,6 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
             layout,
             row: 0,
             unit: options.npy_time_unit,
-            scratch: Default::default(),
         })
     }
 
@@ -664,15 +661,15 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
 }
 
 impl<B: AsRef<[u8]>> NpyReader<B> {
-    /// Decodes rows `first..end` column by column (one monomorphised gather per column type)
-    /// and appends them when every value is in range; returns `false`, appending nothing, when
-    /// some value is not (the row-by-row path then reports the first bad one).
+    /// Decodes rows `first..end` column by column (one monomorphised gather per column type,
+    /// converted and range-checked straight into `out`'s columns) and keeps them when every
+    /// value is in range; returns `false`, appending nothing, when some value is not (the
+    /// row-by-row path then reports the first bad one).
     fn decode_block_fast(&mut self, first: usize, end: usize, out: &mut Events) -> bool {
         let count = end - first;
         let b = self.bytes.as_ref();
         let l = &self.layout;
-        let mut fits = true;
-        for (c, dst) in self.scratch.iter_mut().enumerate() {
+        let place = |c: usize| {
             let col = l.columns[c];
             let size = col.ty.size;
             let (start, stride) = match l.plain {
@@ -680,47 +677,54 @@ impl<B: AsRef<[u8]>> NpyReader<B> {
                 Some(false) => (l.data_start + (first * 4 + col.offset) * size, 4 * size),
                 Some(true) => (l.data_start + (col.offset * l.rows + first) * size, size),
             };
-            dst.clear();
-            fits &= gather(b, start, stride, count, col.ty, dst);
-        }
-        let [t, x, y, p] = &mut self.scratch;
-        fits &= x.iter().chain(y.iter()).all(|&v| (0..=0xFFFF).contains(&v));
-        fits &= p.iter().all(|&v| (-1..=1).contains(&v));
-        match self.unit {
-            TimeUnit::Microseconds => {}
-            TimeUnit::Milliseconds => {
-                fits &= t.iter().all(|&v| v.checked_mul(1000).is_some());
-                t.iter_mut().for_each(|v| *v = v.wrapping_mul(1000));
-            }
-            TimeUnit::Nanoseconds => t.iter_mut().for_each(|v| *v = v.div_euclid(1000)),
-            TimeUnit::Seconds => {
-                fits &= t.iter().all(|&v| v.checked_mul(1_000_000).is_some());
-                t.iter_mut().for_each(|v| *v = v.wrapping_mul(1_000_000));
-            }
-        }
+            (start, stride, col.ty)
+        };
+        let before = out.len();
+        let coordinate = |v: i64| u16::try_from(v).ok();
+        let (start, stride, ty) = place(1);
+        let mut fits = gather(b, start, stride, count, ty, &mut out.x, coordinate);
+        let (start, stride, ty) = place(2);
+        fits &= gather(b, start, stride, count, ty, &mut out.y, coordinate);
+        let (start, stride, ty) = place(3);
+        fits &= gather(b, start, stride, count, ty, &mut out.p, |v| match v {
+            1 => Some(1u8),
+            0 | -1 => Some(0),
+            _ => None,
+        });
+        let (start, stride, ty) = place(0);
+        fits &= match self.unit {
+            TimeUnit::Microseconds => gather(b, start, stride, count, ty, &mut out.t, Some),
+            TimeUnit::Milliseconds => gather(b, start, stride, count, ty, &mut out.t, |v| {
+                v.checked_mul(1000)
+            }),
+            TimeUnit::Nanoseconds => gather(b, start, stride, count, ty, &mut out.t, |v| {
+                Some(v.div_euclid(1000))
+            }),
+            TimeUnit::Seconds => gather(b, start, stride, count, ty, &mut out.t, |v| {
+                v.checked_mul(1_000_000)
+            }),
+        };
         if !fits {
-            return false;
+            out.t.truncate(before);
+            out.x.truncate(before);
+            out.y.truncate(before);
+            out.p.truncate(before);
         }
-        out.extend_columns(
-            t.iter()
-                .zip(x.iter())
-                .zip(y.iter())
-                .zip(p.iter())
-                .map(|(((&t, &x), &y), &p)| (t, x as u16, y as u16, (p == 1) as u8)),
-        );
-        true
+        fits
     }
 }
 
-/// Appends `count` values of type `ty` at `start, start + stride, ...` (inside the checked
-/// payload) to `dst`; returns `false` when a `u8` value does not fit `i64`.
-fn gather(
+/// Appends `convert` of the `count` values of type `ty` at `start, start + stride, ...` (inside
+/// the checked payload) to `dst`; returns `false` (with `dst` then holding junk past its old
+/// length) when a value does not convert or a `u64` does not fit `i64`.
+fn gather<T: Copy + Default>(
     b: &[u8],
     start: usize,
     stride: usize,
     count: usize,
     ty: IntType,
-    dst: &mut Vec<i64>,
+    dst: &mut Vec<T>,
+    convert: impl Fn(i64) -> Option<T>,
 ) -> bool {
     if ty.float {
         return false; // floats take the row-by-row path
@@ -729,10 +733,10 @@ fn gather(
         ($($n:literal)*) => {
             match (ty.size, ty.signed, ty.big_endian) {
                 $(
-                    ($n, true, false) => gather_typed::<$n, true, false>(b, start, stride, count, dst),
-                    ($n, true, true) => gather_typed::<$n, true, true>(b, start, stride, count, dst),
-                    ($n, false, false) => gather_typed::<$n, false, false>(b, start, stride, count, dst),
-                    ($n, false, true) => gather_typed::<$n, false, true>(b, start, stride, count, dst),
+                    ($n, true, false) => gather_typed::<$n, true, false, T>(b, start, stride, count, dst, convert),
+                    ($n, true, true) => gather_typed::<$n, true, true, T>(b, start, stride, count, dst, convert),
+                    ($n, false, false) => gather_typed::<$n, false, false, T>(b, start, stride, count, dst, convert),
+                    ($n, false, true) => gather_typed::<$n, false, true, T>(b, start, stride, count, dst, convert),
                 )*
                 _ => false,
             }
@@ -742,44 +746,51 @@ fn gather(
 }
 
 #[inline(always)]
-fn gather_typed<const N: usize, const SIGNED: bool, const BIG: bool>(
+fn gather_typed<const N: usize, const SIGNED: bool, const BIG: bool, T: Copy + Default>(
     b: &[u8],
     start: usize,
     stride: usize,
     count: usize,
-    dst: &mut Vec<i64>,
+    dst: &mut Vec<T>,
+    convert: impl Fn(i64) -> Option<T>,
 ) -> bool {
-    let Some(span) = b.get(start..) else {
-        return count == 0;
-    };
+    if count == 0 {
+        return true;
+    }
+    // The last value must end inside the payload; then every one does.
+    let last_end = (count - 1)
+        .checked_mul(stride)
+        .and_then(|o| o.checked_add(start))
+        .and_then(|o| o.checked_add(N));
+    if last_end.is_none_or(|e| e > b.len()) {
+        return false;
+    }
     let mut fits = true;
-    dst.extend(span.chunks(stride).take(count).map(|chunk| {
-        let mut raw = [0u8; 8];
-        // Always N bytes inside the checked payload; a short chunk only marks the block bad.
-        let bytes: [u8; N] = match chunk.get(..N).and_then(|s| s.try_into().ok()) {
-            Some(bytes) => bytes,
-            None => {
-                fits = false;
-                [0; N]
-            }
-        };
+    dst.extend((0..count).map(|i| {
+        let at = start + i * stride;
+        let mut bytes: [u8; N] = b[at..at + N].try_into().expect("N bytes");
         if BIG {
-            for k in 0..N {
-                raw[k] = bytes[N - 1 - k];
-            }
-        } else {
-            raw[..N].copy_from_slice(&bytes);
+            bytes.reverse();
         }
+        let mut raw = [0u8; 8];
+        raw[..N].copy_from_slice(&bytes);
         let u = u64::from_le_bytes(raw);
-        if SIGNED {
+        let v = if SIGNED {
             let shift = 64 - 8 * N as u32;
             ((u << shift) as i64) >> shift
         } else {
             fits &= N < 8 || u <= i64::MAX as u64;
             u as i64
+        };
+        match convert(v) {
+            Some(out) => out,
+            None => {
+                fits = false;
+                T::default()
+            }
         }
     }));
-    fits && dst.len() == count
+    fits
 }
 
 impl<B: AsRef<[u8]>> EventReader for NpyReader<B> {
