@@ -102,20 +102,32 @@ pub(crate) fn encode(elements: &[u8], size: usize, out: &mut Vec<u8>) {
             (nonzero, above_one)
         };
         let at = word * 8;
-        let len = (b - at).min(8);
-        p0[at..at + len].copy_from_slice(&nonzero.to_le_bytes()[..len]);
-        p1[at..at + len].copy_from_slice(&above_one.to_le_bytes()[..len]);
+        if let (Some(d0), Some(d1)) = (p0.get_mut(at..at + 8), p1.get_mut(at..at + 8)) {
+            // A whole word: fixed-size stores (a variable-length copy is a memcpy call).
+            d0.copy_from_slice(&nonzero.to_le_bytes());
+            d1.copy_from_slice(&above_one.to_le_bytes());
+        } else {
+            let len = b - at;
+            p0[at..].copy_from_slice(&nonzero.to_le_bytes()[..len]);
+            p1[at..].copy_from_slice(&above_one.to_le_bytes()[..len]);
+        }
     }
     // The values above 1, in index order, from P1 word by word (most words are empty).
     for word in 0..b.div_ceil(8) {
         let at = word * 8;
-        let len = (b - at).min(8);
         let mut bytes = [0u8; 8];
-        bytes[..len].copy_from_slice(&out[b + at..b + at + len]);
+        match out.get(b + at..b + at + 8) {
+            Some(whole) if at + 8 <= b => bytes.copy_from_slice(whole),
+            _ => bytes[..b - at].copy_from_slice(&out[b + at..2 * b]),
+        }
         let mut bits = u64::from_le_bytes(bytes);
         while bits != 0 {
             let i = word * 64 + bits.trailing_zeros() as usize;
-            out.extend_from_slice(&elements[i * size..(i + 1) * size]);
+            if size == 1 {
+                out.push(elements[i]); // not a memcpy call per value
+            } else {
+                out.extend_from_slice(&elements[i * size..(i + 1) * size]);
+            }
             bits &= bits - 1;
         }
     }
