@@ -142,13 +142,41 @@ impl CountCell for u8 {
     }
 
     fn any_wrapped(cells: &[Self], added: usize) -> bool {
-        // Blocks of 4096 cells sum in u32 without overflow (and vectorise).
-        let sum: u64 = cells
-            .chunks(4096)
-            .map(|c| u64::from(c.iter().map(|&v| u32::from(v)).sum::<u32>()))
-            .sum();
-        sum != added as u64
+        byte_sum(cells) != added as u64
     }
+}
+
+/// The sum of `bytes` as unsigned integers.
+#[cfg(target_arch = "x86_64")]
+fn byte_sum(bytes: &[u8]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi64, _mm_loadu_si128, _mm_sad_epu8, _mm_setzero_si128, _mm_storeu_si128,
+    };
+    let blocks = bytes.chunks_exact(16);
+    let rest: u64 = blocks.remainder().iter().map(|&b| u64::from(b)).sum();
+    // SAFETY: SSE2 is part of the x86-64 baseline; each load reads one 16-byte block of
+    // `bytes` (unaligned loads allowed) and the store writes a local array.
+    unsafe {
+        let zero = _mm_setzero_si128();
+        let mut acc = zero;
+        for block in blocks {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+            // Two sums of eight bytes each, added as u64 lanes.
+            acc = _mm_add_epi64(acc, _mm_sad_epu8(v, zero));
+        }
+        let mut lanes = [0u64; 2];
+        _mm_storeu_si128(lanes.as_mut_ptr().cast::<__m128i>(), acc);
+        lanes[0] + lanes[1] + rest
+    }
+}
+
+/// The sum of `bytes` as unsigned integers.
+#[cfg(not(target_arch = "x86_64"))]
+fn byte_sum(bytes: &[u8]) -> u64 {
+    bytes
+        .chunks(4096)
+        .map(|c| u64::from(c.iter().map(|&v| u32::from(v)).sum::<u32>()))
+        .sum()
 }
 
 /// Integrates the events `(t, x, y, p)` (equal lengths) into `geometry.frames`
@@ -557,6 +585,16 @@ mod tests {
         assert_eq!((err.index, err.x), (2, 9));
         let narrow = integrate_u8(&t, &x, &y, &p, SplitBy::Time, g(2)).unwrap_err();
         assert_eq!(narrow, err);
+    }
+
+    #[test]
+    fn byte_sums_are_exact_at_every_length() {
+        let bytes: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 256) as u8).collect();
+        for len in [0usize, 1, 15, 16, 17, 255, 1000] {
+            let expected: u64 = bytes[..len].iter().map(|&b| u64::from(b)).sum();
+            assert_eq!(byte_sum(&bytes[..len]), expected, "{len}");
+        }
+        assert_eq!(byte_sum(&vec![255u8; 1 << 20]), 255 << 20);
     }
 
     #[test]
