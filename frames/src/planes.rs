@@ -25,6 +25,18 @@ pub(crate) fn plane_len(elements: usize) -> usize {
     elements.div_ceil(8)
 }
 
+/// Whether a planes payload of `payload_len` bytes for a record of `dense_len` dense bytes of
+/// `size`-byte elements is the better layout: smaller than dense, and at most one element in
+/// 16 above 1. A reader pays per element above 1 (a bit scan and a store) where zstd pays per
+/// dense byte: on 20 %-dense 10 × 2 × 48 × 48 frames with counts 1..6 (`frames-bench
+/// --pattern uniform`, 17 % of the elements above 1) the loader read planes records at 23 000
+/// samples/s against 28 600 dense, while event frames (1 % above 1) read faster as planes.
+pub(crate) fn cheap_to_read(payload_len: usize, dense_len: usize, size: usize) -> bool {
+    let elements = dense_len / size;
+    let above_one = payload_len.saturating_sub(2 * plane_len(elements)) / size;
+    payload_len < dense_len && above_one * 16 <= elements
+}
+
 /// The unsigned little-endian integer of one element of 1, 2 or 4 bytes.
 #[inline(always)]
 fn element_value(bytes: &[u8]) -> u32 {
@@ -195,38 +207,52 @@ pub(crate) fn expand(payload: &[u8], size: usize, out: &mut [u8]) -> Result<(), 
             }
         }
     }
-    // The values above 1 where P1 says.
-    let mut next = values.chunks_exact(size);
-    for (at, (&ones, &big)) in p0.iter().zip(p1).enumerate() {
-        if big & !ones != 0 {
-            return Err(format!(
-                "planes payload: byte {} of the second plane marks a value above 1 where the first marks a zero",
-                b + at
-            ));
-        }
-        let mut bits = big;
+    // The values above 1 where P1 says: first the counts and the subset rule, so that the
+    // loops below cannot run out of values.
+    let stored = values.len() / size;
+    let marked: usize = p1.iter().map(|&bits| bits.count_ones() as usize).sum();
+    if marked != stored {
+        return Err(format!(
+            "planes payload: the second plane marks {marked} values above 1, {stored} are stored"
+        ));
+    }
+    if let Some(at) = p0.iter().zip(p1).position(|(&ones, &big)| big & !ones != 0) {
+        return Err(format!(
+            "planes payload: byte {} of the second plane marks a value above 1 where the first marks a zero",
+            b + at
+        ));
+    }
+    let mut k = 0usize;
+    let mut not_above_one = false;
+    for (word, bytes) in p1.chunks(8).enumerate() {
+        let mut full = [0u8; 8];
+        full[..bytes.len()].copy_from_slice(bytes);
+        let mut bits = u64::from_le_bytes(full);
         while bits != 0 {
-            let i = at * 8 + bits.trailing_zeros() as usize;
-            let value = next.next().ok_or_else(|| {
-                format!(
-                    "planes payload: the second plane marks more values than the {} stored",
-                    values.len() / size
-                )
-            })?;
-            if element_value(value) <= 1 {
-                return Err(format!(
-                    "planes payload: stored value {} for element {i} is not above 1",
-                    element_value(value)
-                ));
+            let i = word * 64 + bits.trailing_zeros() as usize;
+            if size == 1 {
+                // One byte per value: a plain store (a slice copy is a memcpy call).
+                let v = values[k];
+                not_above_one |= v <= 1;
+                out[i] = v;
+            } else {
+                let value = &values[k * size..(k + 1) * size];
+                not_above_one |= element_value(value) <= 1;
+                out[i * size..(i + 1) * size].copy_from_slice(value);
             }
-            out[i * size..(i + 1) * size].copy_from_slice(value);
+            k += 1;
             bits &= bits - 1;
         }
     }
-    let left = next.len();
-    if left != 0 {
+    if not_above_one {
+        let (k, value) = values
+            .chunks_exact(size)
+            .map(element_value)
+            .enumerate()
+            .find(|&(_, v)| v <= 1)
+            .expect("a stored value is not above 1");
         return Err(format!(
-            "planes payload: {left} stored values more than the second plane marks"
+            "planes payload: stored value {k} is {value}, not above 1"
         ));
     }
     Ok(())
@@ -298,7 +324,8 @@ mod tests {
         }
         let b = plane_len(300);
         let mut orphan = payload.clone();
-        orphan[b] |= 1; // P1 marks element 0, which P0 says is zero
+        orphan[b] |= 1; // P1 marks element 0, which P0 says is zero (and a value for it)
+        orphan.insert(2 * b, 9);
         assert!(expand(&orphan, 1, &mut out)
             .unwrap_err()
             .contains("first marks a zero"));
@@ -314,7 +341,7 @@ mod tests {
         extra.push(9);
         assert!(expand(&extra, 1, &mut out)
             .unwrap_err()
-            .contains("more than"));
+            .contains("are stored"));
         assert!(expand(&payload, 1, &mut [0u8; 10]).is_err());
     }
 }

@@ -543,7 +543,7 @@ fn sparse_counts(len: usize, every: usize, max: u32) -> Vec<u32> {
 }
 
 #[test]
-fn sparse_records_round_trip_in_every_dtype_and_denser_ones_become_planes() {
+fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
     let dir = tempfile::tempdir().unwrap();
     let shape = [4, 2, 30, 40];
     let len: usize = shape.iter().product();
@@ -556,8 +556,9 @@ fn sparse_records_round_trip_in_every_dtype_and_denser_ones_become_planes() {
             Dtype::U32,
             Encoding::Sparse,
         ),
-        (sparse_counts(len, 2, 200), Dtype::U8, Encoding::Planes),
-        (sparse_counts(len, 3, 60_000), Dtype::U16, Encoding::Planes),
+        // Too dense for sparse, and most nonzero counts above 1: dense, not count planes.
+        (sparse_counts(len, 2, 200), Dtype::U8, Encoding::Dense),
+        (sparse_counts(len, 3, 60_000), Dtype::U16, Encoding::Dense),
         (vec![0; len], Dtype::U8, Encoding::Sparse),
     ];
     for (i, (counts, _, _)) in cases.iter().enumerate() {
@@ -622,26 +623,36 @@ fn dense_float_frames_stay_dense() {
     assert_eq!(r.read_f32(0).unwrap(), floats);
 }
 
-/// Count planes where the nonzero cells are too many for sparse, at every dtype, and the
-/// record where the planes would not be smaller than dense (most cells above 1) stays dense.
+/// Count planes where the nonzero cells are too many for sparse and few are above 1 (event
+/// frames), at every dtype; records with more than one element in 16 above 1, or where the
+/// planes would not be smaller, stay dense.
 #[test]
 fn count_planes_round_trip_and_give_way_to_dense() {
     let dir = tempfile::tempdir().unwrap();
     let shape = [2, 2, 17, 23]; // 1564 elements: the planes end inside a byte
     let len: usize = shape.iter().product();
-    let ones_and_some_more = |max: u32| -> Vec<u32> {
+    // Half zeros, 1 in 20 above 1 (up to `max`), the rest ones.
+    let event_like = |max: u32| -> Vec<u32> {
         (0..len as u32)
-            .map(|i| match i % 5 {
-                0 | 1 => 0,
-                2 | 3 => 1,
-                _ => 2 + (i * 7919) % (max - 1),
+            .map(|i| match i % 20 {
+                0..=9 => 0,
+                19 => 2 + (i * 7919) % (max - 1),
+                _ => 1,
             })
             .collect()
     };
     let cases = [
-        (ones_and_some_more(255), Dtype::U8, Encoding::Planes),
-        (ones_and_some_more(65_535), Dtype::U16, Encoding::Planes),
-        (ones_and_some_more(5_000_000), Dtype::U32, Encoding::Planes),
+        (event_like(255), Dtype::U8, Encoding::Planes),
+        (event_like(65_535), Dtype::U16, Encoding::Planes),
+        (event_like(5_000_000), Dtype::U32, Encoding::Planes),
+        // One in five above 1: cheaper to read dense.
+        (
+            (0..len as u32)
+                .map(|i| [0, 0, 1, 1, 3][i as usize % 5])
+                .collect(),
+            Dtype::U8,
+            Encoding::Dense,
+        ),
         (
             (0..len as u32).map(|i| 2 + i % 200).collect(),
             Dtype::U8,
@@ -717,7 +728,13 @@ fn older_versions_still_read_and_cannot_hold_newer_encodings() {
     // version 1 or 2, is damage, named at its encoding byte.
     let cases = [
         (sparse_counts(LEN, 40, 5), Encoding::Sparse, 2u32),
-        (sparse_counts(LEN, 2, 5), Encoding::Planes, 3),
+        (
+            (0..LEN)
+                .map(|j| if j == 5 { 3 } else { j as u32 % 2 })
+                .collect(),
+            Encoding::Planes,
+            3,
+        ),
     ];
     for (counts, encoding, since) in cases {
         let newer_dir = tempfile::tempdir().unwrap();
