@@ -303,6 +303,24 @@ mod tests {
         assert_eq!(payload, [0b0000_0110, 0b11, 0b0000_0100, 0b10, 3, 2]);
     }
 
+    proptest::proptest! {
+        /// Any bytes as a payload: an error, or a record whose encoding is exactly those bytes
+        /// (the layout has one spelling per record, so nothing else can decode).
+        #[test]
+        fn arbitrary_payloads_are_errors_or_canonical(
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            n in 0usize..400,
+            size in proptest::sample::select(vec![1usize, 2, 4]),
+        ) {
+            let mut out = vec![0u8; n * size];
+            if expand(&payload, size, &mut out).is_ok() {
+                let mut again = Vec::new();
+                encode(&out, size, &mut again);
+                proptest::prop_assert_eq!(again, payload);
+            }
+        }
+    }
+
     #[test]
     fn damaged_payloads_are_errors_not_panics() {
         let mut dense = vec![0u8; 300];
@@ -319,7 +337,12 @@ mod tests {
             for byte in [0u8, 1, 0x7F, 0x80, 0xFF] {
                 let mut bad = payload.clone();
                 bad[at] = byte;
-                let _ = expand(&bad, 1, &mut out);
+                if expand(&bad, 1, &mut out).is_ok() {
+                    // Only another valid record can decode, and it encodes to these bytes.
+                    let mut again = Vec::new();
+                    encode(&out, 1, &mut again);
+                    assert_eq!(again, bad, "byte {at} = {byte:#x}");
+                }
             }
         }
         let b = plane_len(300);
