@@ -336,19 +336,17 @@ pub(crate) fn decompress_record(
 ) -> Result<()> {
     match entry.encoding {
         Encoding::Dense => decompress_payload(path, i, entry, stored, dctx, out),
-        Encoding::Sparse => SPARSE_PAYLOAD.with(|payload| {
+        Encoding::Sparse | Encoding::Planes => LAYOUT_PAYLOAD.with(|payload| {
             let mut payload = payload.borrow_mut();
             decompress_payload(path, i, entry, stored, dctx, &mut payload)?;
             // dense_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
             out.resize(entry.dense_len(), 0);
-            sparse::expand(&payload, entry.dtype.size(), out)
-                .map_err(|reason| record_error(path, i, entry, reason))
-        }),
-        Encoding::Planes => SPARSE_PAYLOAD.with(|payload| {
-            let mut payload = payload.borrow_mut();
-            decompress_payload(path, i, entry, stored, dctx, &mut payload)?;
-            out.resize(entry.dense_len(), 0);
-            planes::expand(&payload, entry.dtype.size(), out)
+            let expand = if entry.encoding == Encoding::Sparse {
+                sparse::expand
+            } else {
+                planes::expand
+            };
+            expand(&payload, entry.dtype.size(), out)
                 .map_err(|reason| record_error(path, i, entry, reason))
         }),
     }
@@ -416,8 +414,9 @@ pub(crate) fn record_error(
 }
 
 thread_local! {
-    /// Per-thread buffer for a sparse record's decompressed payload before it is expanded.
-    static SPARSE_PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread buffer for a sparse or count-planes record's decompressed payload before it
+    /// is expanded.
+    static LAYOUT_PAYLOAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Decompresses `stored` into `out` (sized `raw_len`) and checks it filled it exactly.

@@ -31,6 +31,19 @@ fn write_one_shard(dir: &Path, records: &[(String, u32, Vec<u32>)]) -> PathBuf {
     shards[0].path.clone()
 }
 
+/// Writes one record of shape [`SHAPE`] (key "s", label 0, zstd level 1) and returns its shard.
+fn write_single(dir: &Path, frames: FrameData<'_>) -> PathBuf {
+    let mut w = ShardSetWriter::create(dir, "shard", u64::MAX, 1).unwrap();
+    w.append(&SampleRecord {
+        key: "s",
+        label: 0,
+        shape: SHAPE,
+        frames,
+    })
+    .unwrap();
+    w.finish().unwrap()[0].path.clone()
+}
+
 fn sample_records(n: usize) -> Vec<(String, u32, Vec<u32>)> {
     (0..n)
         .map(|i| {
@@ -609,15 +622,7 @@ fn sparse_records_round_trip_in_every_dtype_and_dense_ones_stay_dense() {
 fn dense_float_frames_stay_dense() {
     let dir = tempfile::tempdir().unwrap();
     let floats: Vec<f32> = (0..LEN).map(|j| j as f32 * 0.25 + 0.5).collect();
-    let mut w = ShardSetWriter::create(dir.path(), "shard", u64::MAX, 1).unwrap();
-    w.append(&SampleRecord {
-        key: "f",
-        label: 0,
-        shape: SHAPE,
-        frames: FrameData::Float(&floats),
-    })
-    .unwrap();
-    let path = w.finish().unwrap()[0].path.clone();
+    let path = write_single(dir.path(), FrameData::Float(&floats));
     let r = ShardReader::open(&path).unwrap();
     assert_eq!(r.index().entry(0).unwrap().encoding, Encoding::Dense);
     assert_eq!(r.read_f32(0).unwrap(), floats);
@@ -738,15 +743,7 @@ fn older_versions_still_read_and_cannot_hold_newer_encodings() {
     ];
     for (counts, encoding, since) in cases {
         let newer_dir = tempfile::tempdir().unwrap();
-        let mut w = ShardSetWriter::create(newer_dir.path(), "shard", u64::MAX, 1).unwrap();
-        w.append(&SampleRecord {
-            key: "s",
-            label: 0,
-            shape: SHAPE,
-            frames: FrameData::Counts(&counts),
-        })
-        .unwrap();
-        let path = w.finish().unwrap()[0].path.clone();
+        let path = write_single(newer_dir.path(), FrameData::Counts(&counts));
         let good = std::fs::read(&path).unwrap();
         let entry = ShardIndex::read(&path).unwrap().entries()[0].clone();
         assert_eq!(entry.encoding, encoding);
