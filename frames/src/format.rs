@@ -48,9 +48,13 @@ pub enum Encoding {
     Sparse,
     /// Code 3 (version 3), integer counts only: bit planes of "nonzero" and "above 1" over
     /// every element, then the elements above 1 (`crate::planes`), zstd-compressed; the writer
-    /// uses it for counts that are not stored sparse.
+    /// uses it for counts that are not stored sparse when at most one element in 16 is above 1.
     Planes,
 }
+
+/// Expands a decompressed payload into the dense little-endian elements (`out`, element size
+/// given); an error says what is wrong with the payload.
+pub(crate) type Expand = fn(&[u8], usize, &mut [u8]) -> std::result::Result<(), String>;
 
 impl Encoding {
     /// Lower-case name ("dense", "sparse").
@@ -88,6 +92,15 @@ impl Encoding {
                         .checked_sub(planes)
                         .is_some_and(|values| values % size == 0 && values / size <= elements)
             }
+        }
+    }
+
+    /// How a payload of this encoding becomes dense elements; `None` for dense, which already is.
+    pub(crate) fn expander(self) -> Option<Expand> {
+        match self {
+            Encoding::Dense => None,
+            Encoding::Sparse => Some(crate::sparse::expand),
+            Encoding::Planes => Some(crate::planes::expand),
         }
     }
 

@@ -28,7 +28,6 @@ use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
 use crate::format::Encoding;
 use crate::reader::{ShardIndex, ShardReader};
-use crate::{planes, sparse};
 
 /// What to do with a record that fails its checksum or cannot be decoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -741,17 +740,13 @@ fn decode_sample(
             // and augmented as a dense record.
             match augment_sparse(&s.raw, entry.dtype, shape, params, transform, out) {
                 Ok(true) => return Ok(()),
-                Ok(false) => {
-                    s.dense.resize(entry.dense_len(), 0);
-                    sparse::expand(&s.raw, entry.dtype.size(), &mut s.dense)
-                        .map_err(|reason| reader.record_error(planned.record, reason))?;
-                    std::mem::swap(&mut s.raw, &mut s.dense);
-                }
+                Ok(false) => {}
                 Err(reason) => return Err(reader.record_error(planned.record, reason)),
             }
-        } else if entry.encoding == Encoding::Planes {
+        }
+        if let Some(expand) = entry.encoding.expander() {
             s.dense.resize(entry.dense_len(), 0);
-            planes::expand(&s.raw, entry.dtype.size(), &mut s.dense)
+            expand(&s.raw, entry.dtype.size(), &mut s.dense)
                 .map_err(|reason| reader.record_error(planned.record, reason))?;
             std::mem::swap(&mut s.raw, &mut s.dense);
         }

@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dtype::Dtype;
 use crate::error::{FrameError, Result};
-use crate::format::{self, Encoding, IndexEntry, FOOTER_LEN, HEADER_LEN};
-use crate::{planes, sparse};
+use crate::format::{self, IndexEntry, FOOTER_LEN, HEADER_LEN};
 
 /// The index of one shard: every record's key, label, shape, dtype and location.
 #[derive(Clone, Debug)]
@@ -334,18 +333,13 @@ pub(crate) fn decompress_record(
     dctx: &mut zstd::bulk::Decompressor<'static>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    match entry.encoding {
-        Encoding::Dense => decompress_payload(path, i, entry, stored, dctx, out),
-        Encoding::Sparse | Encoding::Planes => LAYOUT_PAYLOAD.with(|payload| {
+    match entry.encoding.expander() {
+        None => decompress_payload(path, i, entry, stored, dctx, out),
+        Some(expand) => LAYOUT_PAYLOAD.with(|payload| {
             let mut payload = payload.borrow_mut();
             decompress_payload(path, i, entry, stored, dctx, &mut payload)?;
             // dense_len <= MAX_RECORD_RAW_BYTES, checked when the index was parsed.
             out.resize(entry.dense_len(), 0);
-            let expand = if entry.encoding == Encoding::Sparse {
-                sparse::expand
-            } else {
-                planes::expand
-            };
             expand(&payload, entry.dtype.size(), out)
                 .map_err(|reason| record_error(path, i, entry, reason))
         }),
