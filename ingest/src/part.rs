@@ -18,6 +18,7 @@
 //! no count-planes records, and a resumed run must give the bytes a fresh run of this build
 //! gives.)
 
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -167,6 +168,79 @@ impl Journal {
         self.len += bytes.len() as u64;
         Ok((offset, header))
     }
+}
+
+/// The journals of one run: one per worker thread, each opened on its worker's first entry.
+pub struct Journals {
+    dir: PathBuf,
+    slots: Vec<std::sync::Mutex<Option<Journal>>>,
+}
+
+impl Journals {
+    /// Journals in `dir` for `workers` threads (at least one).
+    pub fn new(dir: &Path, workers: usize) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            slots: (0..workers.max(1))
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
+
+    /// [`Journal::append`] on the journal of `worker` (taken modulo the worker count); returns
+    /// the journal's path, the entry's offset and its header. After a failed append that
+    /// worker starts a fresh journal.
+    pub fn append(
+        &self,
+        worker: usize,
+        params_hash: &str,
+        recording: &str,
+        source: SourceFingerprint,
+        events_decoded: u64,
+        samples: &[(SampleMeta, [usize; 4], EncodedRecord)],
+    ) -> std::io::Result<(PathBuf, u64, PartHeader)> {
+        let worker = worker % self.slots.len();
+        let mut slot = self.slots[worker]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let appended = match slot.as_mut() {
+            Some(journal) => Ok(journal),
+            None => Journal::create(&self.dir, worker).map(|j| slot.insert(j)),
+        }
+        .and_then(|journal| {
+            let (offset, header) =
+                journal.append(params_hash, recording, source, events_decoded, samples)?;
+            Ok((journal.path().to_path_buf(), offset, header))
+        });
+        if appended.is_err() {
+            *slot = None;
+        }
+        appended
+    }
+}
+
+/// Every valid entry of every journal in `dir` (what earlier, interrupted runs finished), by
+/// recording id: `(journal, offset, header)`, journals in name order.
+pub fn scan_journals(dir: &Path) -> HashMap<String, Vec<(PathBuf, u64, PartHeader)>> {
+    let mut finished: HashMap<String, Vec<(PathBuf, u64, PartHeader)>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return finished;
+    };
+    let mut journals: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(JOURNAL_SUFFIX))
+        .collect();
+    journals.sort();
+    for path in journals {
+        for (offset, header) in scan_journal(&path) {
+            finished.entry(header.recording.clone()).or_default().push((
+                path.clone(),
+                offset,
+                header,
+            ));
+        }
+    }
+    finished
 }
 
 /// The bytes of one journal entry and its header.

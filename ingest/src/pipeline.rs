@@ -17,10 +17,8 @@
 //! directory holding a dataset made with other parameters is refused unless
 //! `overwrite` is set; it is never silently reused.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
 use dvs_frames::{fsutil, settings};
@@ -477,28 +475,9 @@ fn phase1(
         Done(DonePart, bool),
         Failed(RecordingFailure),
     }
-    // What earlier, interrupted runs finished: every valid journal entry, by recording.
-    let mut finished: HashMap<String, Vec<(PathBuf, u64, PartHeader)>> = HashMap::new();
-    if let Ok(entries) = std::fs::read_dir(work) {
-        let mut journals: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.to_string_lossy().ends_with(part::JOURNAL_SUFFIX))
-            .collect();
-        journals.sort();
-        for path in journals {
-            for (offset, header) in part::scan_journal(&path) {
-                finished.entry(header.recording.clone()).or_default().push((
-                    path.clone(),
-                    offset,
-                    header,
-                ));
-            }
-        }
-    }
-    // One journal per worker thread, opened on its first recording.
-    let journals: Vec<Mutex<Option<part::Journal>>> = (0..rayon::current_num_threads().max(1))
-        .map(|_| Mutex::new(None))
-        .collect();
+    // What earlier, interrupted runs finished, and where this run's entries go.
+    let finished = part::scan_journals(work);
+    let journals = part::Journals::new(work, rayon::current_num_threads());
     let outcomes: Vec<(String, Outcome)> = recordings
         .par_iter()
         .map_init(
@@ -558,32 +537,18 @@ fn phase1(
                         })
                         .collect::<Result<Vec<_>, RecordingFailure>>()?;
                     drop(done.samples);
-                    let worker = rayon::current_thread_index().unwrap_or(0) % journals.len();
-                    let (path, offset, header) = {
-                        let mut slot = journals[worker].lock().unwrap_or_else(|e| e.into_inner());
-                        let appended = match slot.as_mut() {
-                            Some(journal) => Ok(journal),
-                            None => part::Journal::create(work, worker).map(|j| slot.insert(j)),
-                        }
-                        .and_then(|journal| {
-                            let (offset, header) = journal.append(
-                                hash,
-                                &rec.id,
-                                source,
-                                done.events_decoded,
-                                &records,
-                            )?;
-                            Ok((journal.path().to_path_buf(), offset, header))
-                        });
-                        if appended.is_err() {
-                            // Start a fresh journal for the next recording.
-                            *slot = None;
-                        }
-                        appended
-                    }
-                    .map_err(|e| {
-                        RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
-                    })?;
+                    let (path, offset, header) = journals
+                        .append(
+                            rayon::current_thread_index().unwrap_or(0),
+                            hash,
+                            &rec.id,
+                            source,
+                            done.events_decoded,
+                            &records,
+                        )
+                        .map_err(|e| {
+                            RecordingFailure::new(&rec.id, None, format!("writing work part: {e}"))
+                        })?;
                     // Keep the records for phase 2 up to the memory budget; the rest are
                     // read back from the part.
                     let encoded = records
