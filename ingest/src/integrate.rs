@@ -190,7 +190,7 @@ pub fn integrate(
     split_by: SplitBy,
     geometry: FrameGeometry,
 ) -> Result<Integrated, OutOfSensor> {
-    let mut counts = vec![0u32; geometry.frames.max(1) * 2 * geometry.height * geometry.width];
+    let mut counts = vec![0u32; cell_count(geometry)];
     let (dropped, _) = integrate_into(t, x, y, p, split_by, geometry, &mut counts)?;
     Ok(Integrated { counts, dropped })
 }
@@ -207,9 +207,14 @@ pub fn integrate_u8(
     split_by: SplitBy,
     geometry: FrameGeometry,
 ) -> Result<Option<Integrated<u8>>, OutOfSensor> {
-    let mut counts = vec![0u8; geometry.frames.max(1) * 2 * geometry.height * geometry.width];
+    let mut counts = vec![0u8; cell_count(geometry)];
     let (dropped, wrapped) = integrate_into(t, x, y, p, split_by, geometry, &mut counts)?;
     Ok((!wrapped).then_some(Integrated { counts, dropped }))
+}
+
+/// Cells of the `[T, 2, H, W]` tensor of `geometry` (T at least 1).
+fn cell_count(geometry: FrameGeometry) -> usize {
+    geometry.frames.max(1) * 2 * geometry.height * geometry.width
 }
 
 /// Adds the events into `counts` (zeroed, `[T, 2, H, W]` of `geometry`) and returns the
@@ -226,7 +231,7 @@ fn integrate_into<C: CountCell>(
     let n = t.len().min(x.len()).min(y.len()).min(p.len());
     let (h, w) = (geometry.height, geometry.width);
     let frames = geometry.frames.max(1);
-    debug_assert_eq!(counts.len(), frames * 2 * h * w);
+    debug_assert_eq!(counts.len(), cell_count(geometry));
     if n == 0 {
         return Ok((0, false));
     }
